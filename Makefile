@@ -1,0 +1,40 @@
+# One source of truth for how to run, test, lint and benchmark traject (README and .ci/run use it).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: install run demo token test lint fmt unit kafka clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: the service on the embedded default (SQLite under ./var), at http://127.0.0.1:$(PORT)
+run: install
+	PORT=$(PORT) $(BIN)/traject serve
+
+## demo: load a synthetic caseload (3 teams, 600 journeys, two years) into the embedded store
+demo: install
+	$(BIN)/traject demo
+
+## test: lint, types, import contracts, then the whole suite on SQLite and a real PostgreSQL
+test: install
+	scripts/test
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,114 @@
+"""Who may call what: bearer tokens, roles, and the one table that decides.
+
+Every route names the permission it needs in its OpenAPI entry (`x-permission`); the `Caller`
+dependency reads it from the matched route and checks it against POLICY, so a route that forgets
+to name one fails closed and the whole matrix can be tested from the spec.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+ROLES = ("caseworker", "teamlead", "reporting", "auditor", "admin")
+PUBLIC = "public"
+
+POLICY: dict[str, frozenset[str]] = {
+    PUBLIC: frozenset(ROLES),
+    "journeys:write": frozenset({"caseworker"}),
+    "journeys:read": frozenset({"caseworker", "auditor"}),
+}
+
+
+class Unauthenticated(Exception):
+    """No token, or one that is expired, forged or malformed."""
+
+
+class Forbidden(Exception):
+    """A valid caller whose role does not carry the permission."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    role: str
+    teams: frozenset[str]
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        """The teams whose journeys this caller may touch; None means all (auditors)."""
+        return None if self.role == "auditor" else self.teams
+
+
+def needs(permission: str) -> dict[str, Any]:
+    """The route's declaration of the permission it needs (goes into its OpenAPI entry)."""
+    assert permission in POLICY, permission
+    return {"x-permission": permission}
+
+
+class TokenCodec:
+    def __init__(self, key: bytes, algorithm: str, issuer: str) -> None:
+        self.key = key
+        self.algorithm = algorithm
+        self.issuer = issuer
+
+    def issue(self, subject: str, role: str, teams: Iterable[str], ttl_minutes: int) -> str:
+        if role not in ROLES:
+            msg = f"role must be one of {', '.join(ROLES)}"
+            raise ValueError(msg)
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "role": role,
+            "teams": sorted(set(teams)),
+            "iss": self.issuer,
+            "iat": now,
+            "exp": now + ttl_minutes * 60,
+        }
+        return jwt.encode(claims, self.key, algorithm=self.algorithm)
+
+    def decode(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[self.algorithm],
+                issuer=self.issuer,
+                options={"require": ["sub", "role", "exp", "iss"]},
+            )
+        except jwt.PyJWTError as e:
+            raise Unauthenticated(str(e)) from None
+        role, teams = claims.get("role"), claims.get("teams", [])
+        if role not in ROLES or not isinstance(teams, list):
+            raise Unauthenticated("token has no valid role or teams")
+        return Principal(str(claims["sub"]), str(role), frozenset(str(t) for t in teams))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    permission = extra.get("x-permission")
+    if permission not in POLICY:
+        raise Forbidden("this operation declares no permission")
+    if credentials is None:
+        raise Unauthenticated("a bearer token is required")
+    codec: TokenCodec = request.app.state.tokens
+    principal = codec.decode(credentials.credentials)
+    if principal.role not in POLICY[permission]:
+        raise Forbidden(f"the {principal.role} role may not do this")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_caller)]

@@ -1,0 +1,94 @@
+"""The `traject` command: serve, token, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from api.auth import ROLES, TokenCodec
+from infra.container import build
+from infra.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="traject", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (the main job)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    token = sub.add_parser("token", help="print a bearer token signed with the configured secret")
+    token.add_argument("--role", choices=ROLES, required=True)
+    token.add_argument("--team", action="append", default=[], help="repeat for several teams")
+    token.add_argument("--subject", default="dev-user")
+    token.add_argument("--minutes", type=int)
+
+    demo = sub.add_parser("demo", help="load a synthetic caseload (no real person in it)")
+    demo.add_argument("--journeys", type=int, default=600)
+    demo.add_argument("--seed", type=int, default=7)
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port)
+    if args.command == "token":
+        return _token(settings, args.role, args.team, args.subject, args.minutes)
+    return _demo(settings, args.journeys, args.seed)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    container = build(settings)
+    host, port = host or settings.host, port or settings.port
+    where = settings.sqlite_file if settings.store == "sqlite" else "PostgreSQL"
+    print(f"traject on http://{host}:{port}  (store: {where}; API docs: /v1/docs)", flush=True)
+    try:
+        uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+    finally:
+        container.close()
+    return 0
+
+
+def _token(settings: Settings, role: str, teams: list[str], subject: str, minutes: int | None) -> int:
+    if settings.jwt_public_key:
+        print(
+            "tokens are verified with a public key here; issue them with your identity provider",
+            file=sys.stderr,
+        )
+        return 2
+    container = build(settings)
+    try:
+        codec = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
+        print(codec.issue(subject, role, teams, minutes or settings.token_ttl_minutes))
+    finally:
+        container.close()
+    return 0
+
+
+def _demo(settings: Settings, journeys: int, seed: int) -> int:
+    from services.caseload import caseload
+
+    container = build(settings)
+    try:
+        written = 0
+        batch = []
+        for items in caseload(journeys=journeys, today=container.today(), seed=seed):
+            batch.extend(items)
+            if len(batch) >= 500:
+                written += len(container.journeys.record_batch(batch))
+                batch = []
+        if batch:
+            written += len(container.journeys.record_batch(batch))
+        print(f"recorded {written} events for {journeys} journeys (seed {seed})")
+    finally:
+        container.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

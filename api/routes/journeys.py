@@ -1,0 +1,96 @@
+"""Journeys: start one, record facts about it, read its state and its history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from api.auth import Caller, needs
+from api.deps import Wiring, provenance
+from api.schemas import (
+    BatchIn,
+    BatchOut,
+    FactIn,
+    HistoryEntryOut,
+    HistoryOut,
+    JourneyOut,
+    StartIn,
+    WrittenOut,
+)
+from services.commands import BatchItem
+
+router = APIRouter(prefix="/v1", tags=["journeys"])
+
+
+def _status(response: Response, duplicate: bool) -> None:
+    response.status_code = 200 if duplicate else 201
+
+
+@router.post("/journeys", status_code=201, openapi_extra=needs("journeys:write"))
+def start_journey(body: StartIn, caller: Caller, wiring: Wiring, response: Response) -> WrittenOut:
+    """Start a journey. Retrying with the same `event_id` answers with the same journey (200)."""
+    written = wiring.journeys.start(body.command(), provenance(body, caller, wiring), caller.scope)
+    _status(response, written.duplicate)
+    return WrittenOut.of(written)
+
+
+@router.post(
+    "/journeys/{journey_id}/events",
+    status_code=201,
+    openapi_extra=needs("journeys:write"),
+)
+def record_event(
+    journey_id: UUID, body: FactIn, caller: Caller, wiring: Wiring, response: Response
+) -> WrittenOut:
+    """Record one fact about a journey; `type` says which. Safe to retry with the same `event_id`."""
+    by = provenance(body, caller, wiring)
+    written = wiring.journeys.record(journey_id, body.command(), by, caller.scope)
+    _status(response, written.duplicate)
+    return WrittenOut.of(written)
+
+
+@router.post("/events", status_code=201, openapi_extra=needs("journeys:write"))
+def record_batch(body: BatchIn, caller: Caller, wiring: Wiring) -> BatchOut:
+    """Record many facts about many journeys in one transaction: all are stored, or none."""
+    items = [
+        BatchItem(e.command(), provenance(e, caller, wiring), getattr(e, "journey_id", None))
+        for e in body.events
+    ]
+    return BatchOut(results=[WrittenOut.of(w) for w in wiring.journeys.record_batch(items, caller.scope)])
+
+
+@router.get("/journeys/{journey_id}", openapi_extra=needs("journeys:read"))
+def get_journey(
+    journey_id: UUID,
+    caller: Caller,
+    wiring: Wiring,
+    as_of: Annotated[date | None, Query(description="State on this date (valid time).")] = None,
+    known_at: Annotated[
+        datetime | None,
+        Query(description="As it was known at this moment (transaction time)."),
+    ] = None,
+) -> JourneyOut:
+    """The journey's state: team, rung, status, work exits and latest ZRM per version."""
+    journey = wiring.journeys.journey(journey_id, caller.scope, known_at)
+    return JourneyOut.of(journey, journey.timeline.state_on(as_of or wiring.today()))
+
+
+@router.get("/journeys/{journey_id}/history", openapi_extra=needs("journeys:read"))
+def get_history(
+    journey_id: UUID,
+    caller: Caller,
+    wiring: Wiring,
+    known_at: Annotated[
+        datetime | None, Query(description="Only what was recorded up to this moment.")
+    ] = None,
+) -> HistoryOut:
+    """Every entry in recording order: who recorded it, when, about which date; voids marked."""
+    entries = wiring.journeys.history(journey_id, caller.scope, known_at)
+    return HistoryOut(
+        journey_id=journey_id,
+        known_at=known_at,
+        entries=[HistoryEntryOut.of(e) for e in entries],
+    )

@@ -1,0 +1,371 @@
+"""What goes over the wire. Pydantic lives here and at no deeper layer.
+
+Incoming bodies forbid unknown fields (a typo must not be silently dropped) and carry the client's
+event id, which makes every write safe to retry.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.journey import Journey
+from domain.timeline import JourneyState
+from domain.vocabulary import (
+    CloseReason,
+    Contract,
+    ReconnectionKind,
+    Rung,
+    WorkEndReason,
+    WorkExitKind,
+)
+from services.commands import (
+    AssessSelfReliance,
+    ChangeTeam,
+    CloseJourney,
+    FactCommand,
+    RecordReconnection,
+    RecordStep,
+    RecordWorkEnded,
+    RecordWorkExit,
+    ReopenJourney,
+    StartJourney,
+    VoidEntry,
+)
+from services.journeys import HistoryEntry, Written
+
+MAX_BATCH_ITEMS = 1000
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=500)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_id: UUID = Field(description="The client's id for this fact; the idempotency key.")
+    source: Annotated[str, Field(max_length=100)] = Field(
+        default="", description="The app that records the fact."
+    )
+    correlation_id: Annotated[str, Field(max_length=100)] = ""
+
+
+class StartIn(In):
+    type: Literal["start"] = "start"
+    client_reference: Text = Field(
+        description="The municipality's own client number (never a BSN); stored only as a keyed pseudonym."
+    )
+    team: Text
+    initial_rung: int = Field(description="Participatieladder rung 1-6.")
+    effective_date: date
+    municipality: Annotated[str, Field(max_length=100)] = ""
+
+    def command(self) -> StartJourney:
+        return StartJourney(
+            self.client_reference,
+            self.team,
+            self.initial_rung,
+            self.effective_date,
+            self.municipality,
+        )
+
+
+class LadderStepIn(In):
+    type: Literal["ladder_step"]
+    to_rung: int = Field(description="Participatieladder rung 1-6.")
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return RecordStep(self.to_rung, self.effective_date)
+
+
+class WorkExitIn(In):
+    type: Literal["work_exit"]
+    kind: WorkExitKind
+    hours_per_week: float
+    contract: Contract
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return RecordWorkExit(
+            self.kind.value,
+            self.hours_per_week,
+            self.contract.value,
+            self.effective_date,
+        )
+
+
+class WorkEndedIn(In):
+    type: Literal["work_ended"]
+    reason: WorkEndReason
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return RecordWorkEnded(self.reason.value, self.effective_date)
+
+
+class ReconnectionIn(In):
+    type: Literal["social_reconnection"]
+    kind: ReconnectionKind
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return RecordReconnection(self.kind.value, self.effective_date)
+
+
+class AssessmentIn(In):
+    type: Literal["self_reliance_assessment"]
+    zrm_version: Literal["2013", "2017"]
+    scores: dict[str, int] = Field(description="ZRM domain code -> score 1-5.")
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return AssessSelfReliance(self.zrm_version, self.effective_date, dict(self.scores))
+
+
+class TeamChangeIn(In):
+    type: Literal["team_change"]
+    to_team: Text
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return ChangeTeam(self.to_team, self.effective_date)
+
+
+class ClosureIn(In):
+    type: Literal["closure"]
+    reason: CloseReason
+    effective_date: date
+
+    def command(self) -> FactCommand:
+        return CloseJourney(self.reason.value, self.effective_date)
+
+
+class ReopeningIn(In):
+    type: Literal["reopening"]
+    effective_date: date
+    reason: Note = ""
+
+    def command(self) -> FactCommand:
+        return ReopenJourney(self.effective_date, self.reason)
+
+
+class VoidIn(In):
+    type: Literal["void"]
+    voided_version: int = Field(ge=1, description="The version of the entry that was wrong.")
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+    def command(self) -> FactCommand:
+        return VoidEntry(self.voided_version, self.reason)
+
+
+FactIn = Annotated[
+    LadderStepIn
+    | WorkExitIn
+    | WorkEndedIn
+    | ReconnectionIn
+    | AssessmentIn
+    | TeamChangeIn
+    | ClosureIn
+    | ReopeningIn
+    | VoidIn,
+    Field(discriminator="type"),
+]
+
+
+class BatchStartIn(StartIn):
+    type: Literal["start"]
+
+
+class LadderStepBatchIn(LadderStepIn):
+    journey_id: UUID
+
+
+class WorkExitBatchIn(WorkExitIn):
+    journey_id: UUID
+
+
+class WorkEndedBatchIn(WorkEndedIn):
+    journey_id: UUID
+
+
+class ReconnectionBatchIn(ReconnectionIn):
+    journey_id: UUID
+
+
+class AssessmentBatchIn(AssessmentIn):
+    journey_id: UUID
+
+
+class TeamChangeBatchIn(TeamChangeIn):
+    journey_id: UUID
+
+
+class ClosureBatchIn(ClosureIn):
+    journey_id: UUID
+
+
+class ReopeningBatchIn(ReopeningIn):
+    journey_id: UUID
+
+
+class VoidBatchIn(VoidIn):
+    journey_id: UUID
+
+
+BatchItemIn = Annotated[
+    BatchStartIn
+    | LadderStepBatchIn
+    | WorkExitBatchIn
+    | WorkEndedBatchIn
+    | ReconnectionBatchIn
+    | AssessmentBatchIn
+    | TeamChangeBatchIn
+    | ClosureBatchIn
+    | ReopeningBatchIn
+    | VoidBatchIn,
+    Field(discriminator="type"),
+]
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[BatchItemIn] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+# --- out ---------------------------------------------------------------------------------------
+
+
+class WrittenOut(BaseModel):
+    journey_id: UUID
+    version: int = Field(description="The entry's version within its journey.")
+    position: int | None = Field(description="The global position the event was stored at.")
+    duplicate: bool = Field(description="True when this event id was recorded before.")
+
+    @classmethod
+    def of(cls, w: Written) -> WrittenOut:
+        return cls(
+            journey_id=w.journey_id,
+            version=w.version,
+            position=w.position,
+            duplicate=w.duplicate,
+        )
+
+
+class BatchOut(BaseModel):
+    results: list[WrittenOut]
+
+
+class RungOut(BaseModel):
+    number: int
+    dutch: str
+    english: str
+
+    @classmethod
+    def of(cls, number: int) -> RungOut:
+        rung = Rung(number)
+        return cls(number=number, dutch=rung.dutch, english=rung.english)
+
+
+class WorkExitOut(BaseModel):
+    version: int
+    effective_date: date
+    kind: str
+    hours_per_week: float
+    contract: str
+    ended_on: date | None
+
+
+class AssessmentOut(BaseModel):
+    version: int
+    zrm_version: str
+    effective_date: date
+    scores: dict[str, int]
+
+
+class JourneyOut(BaseModel):
+    journey_id: UUID
+    municipality: str
+    version: int
+    start_date: date
+    as_of: date = Field(description="The date the state is for (valid time).")
+    team: str
+    status: Literal["open", "closed"]
+    rung: RungOut
+    in_work: bool
+    work_exits: list[WorkExitOut]
+    assessments: list[AssessmentOut] = Field(description="The latest per ZRM version.")
+
+    @classmethod
+    def of(cls, journey: Journey, state: JourneyState) -> JourneyOut:
+        return cls(
+            journey_id=journey.id,
+            municipality=journey.municipality,
+            version=journey.version,
+            start_date=journey.start_date,
+            as_of=state.day,
+            team=state.team,
+            status="open" if state.is_open else "closed",
+            rung=RungOut.of(state.rung),
+            in_work=state.in_work,
+            work_exits=[
+                WorkExitOut(
+                    version=x.version,
+                    effective_date=x.effective_date,
+                    kind=x.facts["kind"],
+                    hours_per_week=x.facts["hours_per_week"],
+                    contract=x.facts["contract"],
+                    ended_on=x.ended_on,
+                )
+                for x in state.work_exits
+            ],
+            assessments=[
+                AssessmentOut(
+                    version=a.version,
+                    zrm_version=str(a.facts["zrm_version"]),
+                    effective_date=a.effective_date,
+                    scores=dict(a.facts["scores"]),
+                )
+                for a in state.assessments.values()
+            ],
+        )
+
+
+class HistoryEntryOut(BaseModel):
+    version: int
+    kind: str
+    effective_date: date
+    recorded_at: datetime = Field(description="When traject learned the fact (UTC).")
+    event_id: UUID
+    actor_id: str
+    actor_role: str
+    source: str
+    channel: str
+    correlation_id: str
+    facts: dict[str, Any]
+    voided_by: int | None = Field(description="The version of the entry that voided this one.")
+
+    @classmethod
+    def of(cls, e: HistoryEntry) -> HistoryEntryOut:
+        return cls(
+            version=e.version,
+            kind=e.kind,
+            effective_date=e.effective_date,
+            recorded_at=e.recorded_at,
+            event_id=e.event_id,
+            actor_id=e.actor_id,
+            actor_role=e.actor_role,
+            source=e.source,
+            channel=e.channel,
+            correlation_id=e.correlation_id,
+            facts=e.facts,
+            voided_by=e.voided_by,
+        )
+
+
+class HistoryOut(BaseModel):
+    journey_id: UUID
+    known_at: datetime | None
+    entries: list[HistoryEntryOut]

@@ -1,0 +1,93 @@
+"""The event store: which database, how the library is told, and the few queries it lacks."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from infra.settings import Settings
+
+
+def library_env(settings: Settings) -> dict[str, str]:
+    """Translate our settings into the `eventsourcing` library's environment."""
+    env = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    if settings.store == "sqlite":
+        path = settings.sqlite_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+        return env
+    if not settings.database_url:
+        msg = "TRAJECT_STORE=postgres needs TRAJECT_DATABASE_URL"
+        raise ValueError(msg)
+    url = urlparse(settings.database_url)
+    env |= {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/") or "traject",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "traject"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+    }
+    if settings.pg_schema:
+        env["POSTGRES_SCHEMA"] = settings.pg_schema
+    return env
+
+
+def local_secret(settings: Settings, name: str, configured: str) -> bytes:
+    """A configured secret, or one generated once and kept under the data dir (embedded use)."""
+    if configured:
+        return configured.encode()
+    path = Path(settings.data_dir) / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+class SqlPositions:
+    """Looks up the global position (notification id) of a stored event.
+
+    Table names are the recorder's own identifiers, never input, hence the f-strings.
+    """
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self.recorder = recorder
+
+    def position_of(self, journey_id: UUID, version: int) -> int | None:
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            schema = recorder.datastore.schema or "public"
+            table = f'"{schema}"."{recorder.events_table_name}"'
+            sql = f"SELECT notification_id FROM {table} WHERE originator_id = %s AND originator_version = %s"  # noqa: S608
+            with recorder.datastore.get_connection() as conn:
+                row = conn.execute(sql, (journey_id, version)).fetchone()
+            return int(row["notification_id"]) if row else None
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            table = recorder.events_table_name
+            sql = f"SELECT rowid FROM {table} WHERE originator_id = ? AND originator_version = ?"  # noqa: S608
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(sql, (journey_id.hex, version))
+                found = curs.fetchone()
+            return int(found[0]) if found else None
+        return None
+
+
+def ping(recorder: ApplicationRecorder) -> int:
+    """The head position; raises if the store does not answer."""
+    return recorder.max_notification_id() or 0

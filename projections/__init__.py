@@ -1,0 +1,1 @@
+"""The read side: what each view counts, dispatched on event class."""
