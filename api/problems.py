@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.auth import Forbidden, Unauthenticated
+from api.schemas import TYPE_TAGS
 from domain.errors import Conflict, JourneyError
 from services.journeys import (
     BatchItemError,
@@ -60,7 +61,7 @@ def _field_problem(error: Exception, item: int | None = None) -> JSONResponse:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and p not in TYPE_TAGS]
     return ".".join(parts)
 
 

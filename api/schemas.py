@@ -7,7 +7,7 @@ event id, which makes every write safe to retry.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -369,3 +369,22 @@ class HistoryOut(BaseModel):
     journey_id: UUID
     known_at: datetime | None
     entries: list[HistoryEntryOut]
+
+
+def _type_tags(*models: type[BaseModel]) -> frozenset[str]:
+    return frozenset(arg for m in models for arg in get_args(m.model_fields["type"].annotation))
+
+
+# The `type` values pydantic puts in error locations of tagged unions; not field names.
+TYPE_TAGS = _type_tags(
+    StartIn,
+    LadderStepIn,
+    WorkExitIn,
+    WorkEndedIn,
+    ReconnectionIn,
+    AssessmentIn,
+    TeamChangeIn,
+    ClosureIn,
+    ReopeningIn,
+    VoidIn,
+)

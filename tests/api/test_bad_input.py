@@ -1,0 +1,207 @@
+"""Bad input gets a clear problem+json naming the field, and nothing is stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from infra.container import Container
+from tests.api.test_journeys_api import fact, start
+from tests.conftest import days_ago
+
+Headers = Callable[..., dict[str, str]]
+
+
+def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    if field is not None:
+        assert body["field"] == field, body
+    return body
+
+
+@pytest.fixture
+def journey(client: TestClient, token_for: Headers) -> str:
+    jid: str = start(client, token_for())["journey_id"]
+    return jid
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (fact("ladder_step", to_rung=7, effective_date=days_ago(3).isoformat()), 422, "to_rung"),
+        (fact("ladder_step", to_rung=0, effective_date=days_ago(3).isoformat()), 422, "to_rung"),
+        (fact("ladder_step", to_rung="high", effective_date=days_ago(3).isoformat()), 422, "to_rung"),
+        (fact("ladder_step", to_rung=3, effective_date="2026-13-01"), 422, "effective_date"),
+        (fact("ladder_step", to_rung=3), 422, "effective_date"),
+        (fact("ladder_step", to_rung=3, effective_date=days_ago(500).isoformat()), 422, "effective_date"),
+        (
+            fact(
+                "self_reliance_assessment",
+                zrm_version="2017",
+                scores={"moon": 2},
+                effective_date=days_ago(3).isoformat(),
+            ),
+            422,
+            "scores.moon",
+        ),
+        (
+            fact(
+                "self_reliance_assessment",
+                zrm_version="2017",
+                scores={"finances": 9},
+                effective_date=days_ago(3).isoformat(),
+            ),
+            422,
+            "scores.finances",
+        ),
+        (fact("ladder_step", to_rung=3, effective_date=days_ago(3).isoformat(), colour="red"), 422, "colour"),
+        (fact("teleport", effective_date=days_ago(3).isoformat()), 422, None),
+        ({"type": "ladder_step", "to_rung": 3, "effective_date": days_ago(3).isoformat()}, 422, "event_id"),
+        (
+            fact(
+                "work_exit",
+                kind="astronaut",
+                hours_per_week=3,
+                contract="temporary",
+                effective_date=days_ago(3).isoformat(),
+            ),
+            422,
+            "kind",
+        ),
+        (
+            fact("work_ended", reason="dismissed", effective_date=days_ago(3).isoformat()),
+            409,
+            "effective_date",
+        ),
+        (fact("void", voided_version=40, reason="typo"), 409, "voided_version"),
+        (fact("void", voided_version=1, reason="typo"), 409, "voided_version"),
+        (fact("team_change", to_team="noord", effective_date=days_ago(3).isoformat()), 409, "to_team"),
+    ],
+)
+def test_an_invalid_fact_is_refused_with_its_field_and_nothing_is_stored(
+    client: TestClient,
+    token_for: Headers,
+    container: Container,
+    journey: str,
+    body: dict[str, Any],
+    status: int,
+    field: str | None,
+) -> None:
+    before = container.head_position()
+    response = client.post(f"/v1/journeys/{journey}/events", json=body, headers=token_for())
+    assert_problem(response, status, field)
+    assert container.head_position() == before
+
+
+def test_a_fact_dated_after_the_closure_is_a_conflict(
+    client: TestClient, token_for: Headers, journey: str
+) -> None:
+    h = token_for()
+    closed = client.post(
+        f"/v1/journeys/{journey}/events",
+        json=fact("closure", reason="moved", effective_date=days_ago(10).isoformat()),
+        headers=h,
+    )
+    assert closed.status_code == 201
+    response = client.post(
+        f"/v1/journeys/{journey}/events",
+        json=fact("ladder_step", to_rung=3, effective_date=days_ago(5).isoformat()),
+        headers=h,
+    )
+    body = assert_problem(response, 409, "effective_date")
+    assert body["title"] == "Journey closed on that date"
+
+
+def test_an_unknown_journey_is_not_found(client: TestClient, token_for: Headers) -> None:
+    response = client.post(
+        f"/v1/journeys/{uuid.uuid4()}/events",
+        json=fact("ladder_step", to_rung=3, effective_date=days_ago(5).isoformat()),
+        headers=token_for(),
+    )
+    assert_problem(response, 404)
+    assert_problem(client.get(f"/v1/journeys/{uuid.uuid4()}", headers=token_for()), 404)
+
+
+def test_a_malformed_journey_id_is_refused(client: TestClient, token_for: Headers) -> None:
+    assert_problem(client.get("/v1/journeys/12345", headers=token_for()), 422, "journey_id")
+
+
+def test_a_start_with_bad_input_is_refused(
+    client: TestClient, token_for: Headers, container: Container
+) -> None:
+    base = {
+        "event_id": str(uuid.uuid4()),
+        "client_reference": "GEM-1",
+        "team": "noord",
+        "initial_rung": 2,
+        "effective_date": days_ago(3).isoformat(),
+    }
+    cases = [
+        (base | {"initial_rung": 9}, 422, "initial_rung"),
+        (base | {"client_reference": "111222333"}, 422, "client_reference"),  # a BSN
+        (base | {"client_reference": ""}, 422, "client_reference"),
+        (base | {"effective_date": days_ago(-3).isoformat()}, 422, "effective_date"),
+        (base | {"team": "zuid"}, 403, "team"),  # not the caller's team
+    ]
+    for body, status, field in cases:
+        assert_problem(client.post("/v1/journeys", json=body, headers=token_for()), status, field)
+    assert container.head_position() == 0
+
+
+def test_a_batch_with_one_bad_item_stores_nothing_and_names_it(
+    client: TestClient, token_for: Headers, container: Container, journey: str
+) -> None:
+    before = container.head_position()
+    events = [
+        fact("ladder_step", journey_id=journey, to_rung=3, effective_date=days_ago(9).isoformat()),
+        fact("ladder_step", journey_id=journey, to_rung=8, effective_date=days_ago(8).isoformat()),
+    ]
+    body = assert_problem(
+        client.post("/v1/events", json={"events": events}, headers=token_for()), 422, "events.1.to_rung"
+    )
+    assert body["item"] == 1
+    assert container.head_position() == before
+    unknown = [
+        fact("ladder_step", journey_id=str(uuid.uuid4()), to_rung=3, effective_date=days_ago(9).isoformat())
+    ]
+    body = assert_problem(client.post("/v1/events", json={"events": unknown}, headers=token_for()), 404)
+    assert body["item"] == 0
+    schema_error = [events[0], {"type": "ladder_step", "journey_id": journey}]
+    body = assert_problem(client.post("/v1/events", json={"events": schema_error}, headers=token_for()), 422)
+    assert body["item"] == 1
+    assert container.head_position() == before
+
+
+def test_an_empty_or_oversized_batch_is_refused(client: TestClient, token_for: Headers, journey: str) -> None:
+    assert_problem(client.post("/v1/events", json={"events": []}, headers=token_for()), 422, "events")
+    many = [fact("ladder_step", journey_id=journey, to_rung=3, effective_date=days_ago(9).isoformat())] * 1001
+    assert_problem(client.post("/v1/events", json={"events": many}, headers=token_for()), 422, "events")
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient, token_for: Headers) -> None:
+    huge = b'{"events": [' + b" " * 2_000_000 + b"]}"
+    response = client.post(
+        "/v1/events", content=huge, headers=token_for() | {"Content-Type": "application/json"}
+    )
+    assert_problem(response, 413)
+
+
+def test_a_body_that_is_not_json_is_refused(client: TestClient, token_for: Headers, journey: str) -> None:
+    response = client.post(
+        f"/v1/journeys/{journey}/events",
+        content=b"to_rung=3",
+        headers=token_for() | {"Content-Type": "application/json"},
+    )
+    assert_problem(response, 422)
+
+
+def test_an_unknown_route_answers_problem_json(client: TestClient) -> None:
+    assert_problem(client.get("/v1/nothing-here"), 404)
