@@ -60,10 +60,10 @@ def _journey(  # noqa: PLR0912, PLR0915 - one simulation loop reads best whole
     jid = journey_id_for(start_id)
     rung = rng.choices((1, 2, 3, 4), weights=(2, 4, 3, 1))[0]
 
-    def by() -> Provenance:
-        return Provenance(_uuid(rng), actor, "caseworker", today, "demo", "http", f"demo-{n}")
+    def by(event_id: UUID | None = None) -> Provenance:
+        return Provenance(event_id or _uuid(rng), actor, "caseworker", today, "demo", "http", f"demo-{n}")
 
-    yield BatchItem(StartJourney(f"DEMO-{n:05d}", team, rung, start), by())
+    yield BatchItem(StartJourney(f"DEMO-{n:05d}", team, rung, start), by(start_id))
     facts: list[tuple[date, FactCommand]] = []
     day, is_open, in_work = start, True, False
     while True:
