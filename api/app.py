@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.auth import TokenCodec
-from api.routes import health, journeys
+from api.routes import feed, health, journeys, outcomes
 from infra.container import Container
 
 API_VERSION = "1.0.0"
@@ -68,7 +71,15 @@ async def _no_body() -> Message:
 
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.projections == "inline":
+            container.start_projections()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="traject",
         version=API_VERSION,
         description="Participation journeys of a social service, recorded as events; "
@@ -82,5 +93,7 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(journeys.router)
+    app.include_router(feed.router)
+    app.include_router(outcomes.router)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
     return app

@@ -23,6 +23,8 @@ POLICY: dict[str, frozenset[str]] = {
     PUBLIC: frozenset(ROLES),
     "journeys:write": frozenset({"caseworker"}),
     "journeys:read": frozenset({"caseworker", "auditor"}),
+    "outcomes:read": frozenset({"caseworker", "teamlead", "reporting", "auditor"}),
+    "events:read": frozenset({"reporting", "auditor"}),
 }
 
 

@@ -29,13 +29,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--journeys", type=int, default=600)
     demo.add_argument("--seed", type=int, default=7)
 
+    sub.add_parser("worker", help="keep the views current, and run Kafka in and out when configured")
+
+    projections = sub.add_parser("projections", help="operate the read-side views")
+    projections.add_argument("action", choices=["rebuild", "status"])
+    projections.add_argument("name", choices=["mirror"])
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args.host, args.port)
     if args.command == "token":
         return _token(settings, args.role, args.team, args.subject, args.minutes)
+    if args.command == "worker":
+        return _worker(settings)
+    if args.command == "projections":
+        return _projections(settings, args.action)
     return _demo(settings, args.journeys, args.seed)
+
+
+def _worker(settings: Settings) -> int:
+    import logging
+    import signal
+    import threading
+
+    from api.ingest import Ingest
+    from infra.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    container = build(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"traject worker: projections from position {container.mirror.view.position()}", flush=True)
+    try:
+        run_worker(
+            settings,
+            container.journeys,
+            Ingest(container.journeys, container.today),
+            stop,
+            more=[container.mirror],
+        )
+    finally:
+        container.close()
+    return 1 if container.mirror.failure else 0
+
+
+def _projections(settings: Settings, action: str) -> int:
+    from infra.projection_runner import rebuild
+
+    container = build(settings)
+    try:
+        view = container.mirror.view
+        if action == "rebuild":
+            done = rebuild(container.journeys, view)
+            print(f"rebuilt mirror from {done} events; now at position {view.position()}")
+        head = container.head_position()
+        failure = view.failure()
+        print(f"mirror: position {view.position()} of {head} (lag {head - view.position()})")
+        if failure:
+            print(f"mirror STOPPED: {failure}", file=sys.stderr)
+            return 1
+    finally:
+        container.close()
+    return 0
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:

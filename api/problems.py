@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from api.auth import Forbidden, Unauthenticated
 from api.schemas import TYPE_TAGS
 from domain.errors import Conflict, JourneyError
+from infra.container import ProjectionBehind
 from services.journeys import (
     BatchItemError,
     ConcurrencyConflict,
@@ -101,6 +102,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConcurrencyConflict)
     def concurrency(_: Request, exc: ConcurrencyConflict) -> JSONResponse:
         return problem(409, "Concurrent update", f"{exc}; retry the request")
+
+    @app.exception_handler(ProjectionBehind)
+    def behind(_: Request, exc: ProjectionBehind) -> JSONResponse:
+        response = problem(503, "Figures not yet current", str(exc), field="min_position")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Unauthenticated)
     def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:

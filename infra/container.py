@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from infra.projection_runner import MirrorRunner
 from infra.settings import Settings
 from infra.store import SqlPositions, library_env, local_secret, ping
+from infra.views import MirrorView
 from services.journeys import JourneysApp
+
+
+class ProjectionBehind(Exception):
+    """The views have not reached the position a reader asked for within its timeout."""
+
+    def __init__(self, wanted: int, reached: int) -> None:
+        super().__init__(f"the figures reflect position {reached}, not yet {wanted}")
+        self.wanted, self.reached = wanted, reached
 
 
 @dataclass
@@ -16,6 +27,9 @@ class Container:
     settings: Settings
     journeys: JourneysApp
     jwt_key: bytes
+    mirror: MirrorRunner
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def today(self) -> date:
         """Today in the municipality's calendar: the latest effective date a fact may carry."""
@@ -24,7 +38,29 @@ class Container:
     def head_position(self) -> int:
         return ping(self.journeys.recorder)
 
+    def await_position(self, position: int | None, timeout: float) -> int:
+        """The mirror's position, once it reflects `position` (read-your-writes)."""
+        if position is not None and not self.mirror.wait_for(position, timeout):
+            raise ProjectionBehind(position, self.mirror.view.position())
+        return self.mirror.view.position()
+
+    def start_projections(self) -> None:
+        """Keep the views current from this process (the embedded default)."""
+        thread = threading.Thread(target=self._run_mirror, name="mirror", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _run_mirror(self) -> None:
+        try:
+            self.mirror.run(self._stop)
+        except Exception:  # noqa: BLE001 - recorded on the runner and in the view; readyz reports it
+            return
+
     def close(self) -> None:
+        self._stop.set()
+        self.mirror.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
         self.journeys.close()
 
 
@@ -41,4 +77,6 @@ def build(settings: Settings | None = None) -> Container:
         if settings.jwt_public_key
         else local_secret(settings, "jwt.secret", settings.jwt_secret)
     )
-    return Container(settings=settings, journeys=journeys, jwt_key=jwt_key)
+    mirror = MirrorRunner(journeys, MirrorView(journeys.recorder), settings.projection_batch)
+    journeys.on_recorded = lambda _head: mirror.wake.set()
+    return Container(settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror)

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Amsterdam"  # the calendar "today" is judged in
     pseudonym_key: str = ""  # HMAC key for client references; generated under data_dir if empty
 
+    # The mirror (docs/outcomes.md).
+    projections: Literal["inline", "worker"] = "inline"  # inline: this process keeps views current
+    projection_batch: int = 500  # events folded and committed per transaction
+    small_cell_k: int = 5  # counts 1..k-1 are suppressed outside the team
+    sustained_months: int = 6  # an exit is sustained when work did not end within this many months
+
     # Who may call.
     jwt_secret: str = ""  # HS256 secret; generated under data_dir if empty (embedded only)
     jwt_public_key: str = ""  # PEM; when set, tokens are RS256/ES256 and verified with it
@@ -37,6 +43,25 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "TRAJECT_PORT"))
     max_body_bytes: int = 1_048_576
     aggregate_cache_size: int = 10_000
+
+    # Kafka (docs/kafka.md): off while kafka_bootstrap is empty.
+    kafka_bootstrap: str = ""  # host:port[,host:port...]
+    kafka_client_id: str = "traject"
+    kafka_group: str = "traject"  # the consumer group that reads the inbound topic
+    kafka_inbound_topic: str = "traject.inbound-events"
+    kafka_dead_letter_topic: str = "traject.inbound-events.dead-letter"
+    kafka_outbound_topic: str = "traject.events"  # the plain form
+    kafka_notificaties_topic: str = "traject.notificaties"  # the VNG Notificaties form
+    kafka_outbound_form: Literal["plain", "notificaties", "both"] = "plain"
+    kafka_kanaal: str = "trajecten"  # `kanaal` of the Notificaties form
+    kafka_poll_records: int = 500  # the most messages stored in one transaction
+    kafka_poll_timeout_ms: int = 1000
+    kafka_session_timeout_ms: int = 45_000
+    kafka_relay_batch: int = 500
+    kafka_idle_ms: int = 500  # how long the relay waits when nothing new was recorded
+    kafka_max_backoff_ms: int = 10_000  # the longest wait before retrying a failed batch
+    public_base_url: str = "http://127.0.0.1:8000"  # where notification links point
+    worker_metrics_port: int = 0  # the worker's /metrics port; 0 means none
 
     @property
     def sqlite_file(self) -> Path:

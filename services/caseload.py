@@ -50,7 +50,7 @@ def _uuid(rng: random.Random) -> UUID:
     return UUID(int=rng.getrandbits(128), version=4)
 
 
-def _journey(  # noqa: PLR0912, PLR0915 - one simulation loop reads best whole
+def _journey(  # noqa: PLR0915 - one simulation loop reads best whole
     rng: random.Random, n: int, teams: tuple[str, ...], first: date, today: date
 ) -> Iterator[BatchItem]:
     team = rng.choice(teams)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 from eventsourcing.utils import EnvType
 
 from domain.errors import InvalidValueError, JourneyError
@@ -116,6 +116,7 @@ class JourneysApp(Application[UUID]):
         self.municipality = municipality
         self.positions = positions
         self.max_attempts = max_attempts
+        self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -212,6 +213,10 @@ class JourneysApp(Application[UUID]):
                 # Another writer stored the same version first: reload and decide again.
                 continue
         raise ConcurrencyConflict(f"gave up after {self.max_attempts} concurrent attempts")
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if recordings and self.on_recorded is not None:
+            self.on_recorded(recordings[-1].notification.id)
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ def operations(client: TestClient) -> list[tuple[str, str, str]]:
 
 
 def call(client: TestClient, method: str, path: str, journey_id: str, headers: dict[str, str]) -> Any:
-    url = path.replace("{journey_id}", journey_id)
+    url = path.replace("{journey_id}", journey_id).replace("{team}", "noord")
     body = bodies(journey_id).get((method, path))
     return client.request(method.upper(), url, json=body() if body else None, headers=headers)
 

@@ -147,14 +147,15 @@ def test_the_openapi_document_is_served_under_v1(client: TestClient) -> None:
 
 
 def test_no_path_carries_personal_data(client: TestClient) -> None:
-    """Only opaque journey ids go in URLs; client references travel in bodies."""
+    """Only opaque journey ids and team names go in URLs; client references travel in bodies."""
     spec = client.get("/v1/openapi.json").json()
     for path, operations in spec["paths"].items():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
-                    assert parameter["name"] == "journey_id", path
-                    assert parameter["schema"]["format"] == "uuid"
+                    assert parameter["name"] in ("journey_id", "team"), path
+                    if parameter["name"] == "journey_id":
+                        assert parameter["schema"]["format"] == "uuid"
                 if parameter["in"] == "query":
                     assert "client" not in parameter["name"]
 

@@ -1,0 +1,133 @@
+"""Runs the mirror projection over the event log, in order, resuming from its tracking position.
+
+Each step reads a batch after the view's position, folds it, and commits the view rows with the new
+position in one transaction. A batch that cannot be projected (a poison event) stops the runner
+with the position and the reason recorded; a database hiccup is retried with back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, PersistenceError
+
+from infra.views import MirrorView, StaleBatch
+from projections import mirror
+
+log = logging.getLogger("traject.projections")
+
+
+class ProjectionFailed(Exception):
+    """The projection met an event it cannot handle; it stopped at `position`."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"stopped after position {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
+class MirrorRunner:
+    def __init__(self, app: Application[UUID], view: MirrorView, batch_size: int = 500) -> None:
+        self.app = app
+        self.view = view
+        self.batch_size = batch_size
+        self.wake = threading.Event()  # set by writers so the runner need not wait for its poll
+        self.caught_up = threading.Condition()
+        self.failure: ProjectionFailed | None = None
+
+    def step(self) -> int:
+        """Project one batch; return how many events it held (0 when caught up)."""
+        start = self.view.position()
+        notifications = self.app.recorder.select_notifications(start + 1, self.batch_size)
+        if not notifications:
+            return 0
+        try:
+            events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            stored = self.view.load(e.originator_id for e in events)
+            delta, touched = mirror.process(events, stored)
+        except Exception as e:
+            position = _first_bad(self.app, self.view, notifications)
+            reason = f"{type(e).__name__}: {e}"
+            self.view.fail(f"position {position}: {reason}")
+            raise ProjectionFailed(position, reason) from e
+        self.view.commit(start, notifications[-1].id, delta, touched)
+        with self.caught_up:
+            self.caught_up.notify_all()
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        """Project until nothing is left; return how many events that took."""
+        done = 0
+        while n := self.step():
+            done += n
+        return done
+
+    def run(self, stop: threading.Event, idle: float = 0.5) -> None:
+        """Project until `stop` is set. Raises ProjectionFailed on a poison event."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                if self.step():
+                    backoff = 0.1
+                    continue
+            except ProjectionFailed as failed:
+                self.failure = failed
+                log.error("projection %s %s", self.view.name, failed)
+                raise
+            except (PersistenceError, StaleBatch, OSError) as e:
+                log.warning("projection %s: %s; retrying in %.1fs", self.view.name, e, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self.wake.wait(idle)
+            self.wake.clear()
+
+    def close(self) -> None:
+        self.wake.set()
+
+    def wait_for(self, position: int, timeout: float, head: Callable[[], int] | None = None) -> bool:
+        """Block until the view reflects `position` (or `timeout` seconds pass)."""
+        deadline = time.monotonic() + timeout
+        while self.view.position() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.failure is not None:
+                return False
+            self.wake.set()
+            with self.caught_up:
+                self.caught_up.wait(min(remaining, 0.05))
+        return True
+
+
+def _first_bad(app: Application[UUID], view: MirrorView, notifications: Sequence[Notification]) -> int:
+    """Replay a failed batch one event at a time to find the position of the event that fails."""
+    states: dict[UUID, mirror.JourneyFold | None] = {}
+    for n in notifications:
+        try:
+            event = app.mapper.to_domain_event(n)
+            journey_id = event.originator_id
+            if journey_id not in states:
+                states |= view.load([journey_id])
+            _, touched = mirror.process([event], states)
+            states |= touched
+        except Exception:  # noqa: BLE001 - the first failure is the poison event
+            return int(n.id)
+    return int(notifications[0].id)
+
+
+def rebuild(app: Application[UUID], live: MirrorView, batch_size: int = 2000) -> int:
+    """Build a fresh copy of the view from the whole log beside the live one, then swap it in.
+
+    Reads keep answering from the live tables until the swap, which is one transaction. Events
+    recorded after the copy caught up are projected by the live runner after the swap.
+    """
+    fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
+    fresh.drop()
+    fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
+    done = MirrorRunner(app, fresh, batch_size).catch_up()
+    fresh.swap_into(live)
+    return done

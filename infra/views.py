@@ -1,0 +1,210 @@
+"""Where the mirror's view lives: its tables, and its tracking position in the same transaction.
+
+The view is kept in the event store's own database (the SQLite file, or the PostgreSQL schema) so
+that one local transaction covers the counts, the per-journey folds and the position they reflect:
+a crash before the commit leaves all three as they were, after it all three are new.
+
+Table names are our own identifiers, never input, hence the f-strings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from projections.mirror import JourneyFold, Key
+from projections.outcomes import Row
+
+TRACKING = "traject_projection_positions"
+
+
+class StaleBatch(Exception):
+    """Another runner moved the position since this batch was read; nothing was written."""
+
+
+class MirrorView:
+    """The mirror's tables (`<prefix>_counts`, `<prefix>_journeys`) and its tracking row."""
+
+    def __init__(self, recorder: ApplicationRecorder, name: str = "mirror") -> None:
+        self.recorder = recorder
+        self.name = name
+        self.pg = isinstance(recorder, PostgresApplicationRecorder)
+        if not self.pg and not isinstance(recorder, SQLiteApplicationRecorder):
+            msg = f"no view store for {type(recorder).__name__}"
+            raise TypeError(msg)
+        schema = f'"{recorder.datastore.schema}".' if self.pg else ""  # type: ignore[attr-defined]
+        self.counts = f"{schema}{name}_counts"
+        self.journeys = f"{schema}{name}_journeys"
+        self.tracking = f"{schema}{TRACKING}"
+        self._schema = schema
+        self.create()
+
+    # --- SQL in both dialects ---------------------------------------------------------------
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.pg else sql
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+            yield cursor
+
+    def create(self) -> None:
+        token = secrets.token_hex(4)  # unique constraint names survive a rename on PostgreSQL
+        with self._transaction() as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.tracking} "
+                "(name TEXT PRIMARY KEY, position BIGINT NOT NULL, failure TEXT)"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.counts} (team TEXT NOT NULL, month TEXT NOT NULL, "
+                "figure TEXT NOT NULL, key TEXT NOT NULL, n BIGINT NOT NULL, "
+                f"CONSTRAINT {self.name}_counts_{token}_pk PRIMARY KEY (team, month, figure, key))"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.journeys} (journey_id TEXT NOT NULL, state TEXT NOT NULL, "
+                f"CONSTRAINT {self.name}_journeys_{token}_pk PRIMARY KEY (journey_id))"
+            )
+            c.execute(
+                self._q(
+                    f"INSERT INTO {self.tracking} (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING"
+                ),
+                (self.name,),
+            )
+
+    # --- the write side of the view ---------------------------------------------------------
+
+    def position(self) -> int:
+        return self._tracking()[0]
+
+    def failure(self) -> str | None:
+        return self._tracking()[1]
+
+    def _tracking(self) -> tuple[int, str | None]:
+        with self._transaction() as c:
+            c.execute(self._q(f"SELECT position, failure FROM {self.tracking} WHERE name = ?"), (self.name,))
+            row = c.fetchone()
+        if row is None:
+            return 0, None
+        if isinstance(row, dict):
+            return int(row["position"]), row["failure"]
+        return int(row[0]), row[1]
+
+    def load(self, journey_ids: Iterable[UUID]) -> dict[UUID, JourneyFold | None]:
+        ids = [str(j) for j in set(journey_ids)]
+        found: dict[UUID, JourneyFold | None] = dict.fromkeys(map(UUID, ids))
+        if not ids:
+            return found
+        with self._transaction() as c:
+            for chunk in _chunks(ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                c.execute(
+                    self._q(f"SELECT journey_id, state FROM {self.journeys} WHERE journey_id IN ({marks})"),
+                    chunk,
+                )
+                for row in c.fetchall():
+                    jid, state = (row["journey_id"], row["state"]) if isinstance(row, dict) else row
+                    found[UUID(jid)] = JourneyFold.load(orjson.loads(state))
+        return found
+
+    def commit(self, start: int, end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]) -> None:
+        """Apply a batch's changes and move the position from `start` to `end`, atomically."""
+        lock = " FOR UPDATE" if self.pg else ""
+        with self._transaction() as c:
+            c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?{lock}"), (self.name,))
+            row = c.fetchone()
+            current = int(row["position"] if isinstance(row, dict) else row[0])
+            if current != start:
+                raise StaleBatch(f"{self.name} is at {current}, this batch started at {start}")
+            if delta:
+                c.executemany(
+                    self._q(
+                        f"INSERT INTO {self.counts} (team, month, figure, key, n) VALUES (?, ?, ?, ?, ?) "
+                        f"ON CONFLICT (team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n"
+                    ),
+                    [(*k, n) for k, n in delta.items()],
+                )
+            if touched:
+                c.executemany(
+                    self._q(
+                        f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?) "
+                        "ON CONFLICT (journey_id) DO UPDATE SET state = excluded.state"
+                    ),
+                    [(str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()],
+                )
+            c.execute(self._q(f"UPDATE {self.tracking} SET position = ? WHERE name = ?"), (end, self.name))
+
+    def fail(self, reason: str) -> None:
+        """Record why the projection stopped, beside the position it stopped at."""
+        with self._transaction() as c:
+            c.execute(self._q(f"UPDATE {self.tracking} SET failure = ? WHERE name = ?"), (reason, self.name))
+
+    def clear_failure(self) -> None:
+        with self._transaction() as c:
+            c.execute(self._q(f"UPDATE {self.tracking} SET failure = NULL WHERE name = ?"), (self.name,))
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def rows(self, first: str, last: str, team: str | None = None) -> list[Row]:
+        """Count rows for months first..last, and every tail up to `last`; one team or all."""
+        where = "((month >= ? AND month <= ?) OR (figure = 'tail' AND month <= ?))"
+        params: list[Any] = [first, last, last]
+        if team is not None:
+            where += " AND team = ?"
+            params.append(team)
+        with self._transaction() as c:
+            c.execute(
+                self._q(f"SELECT team, month, figure, key, n FROM {self.counts} WHERE {where} AND n <> 0"),
+                params,
+            )
+            found = c.fetchall()
+        if found and isinstance(found[0], dict):
+            return [(r["team"], r["month"], r["figure"], r["key"], int(r["n"])) for r in found]
+        return [(t, m, f, k, int(n)) for t, m, f, k, n in found]
+
+    def teams(self) -> list[str]:
+        with self._transaction() as c:
+            c.execute(f"SELECT DISTINCT team FROM {self.counts}")
+            found = c.fetchall()
+        return sorted(r["team"] if isinstance(r, dict) else r[0] for r in found)
+
+    # --- rebuild: a fresh copy beside the live one, swapped in atomically -----------------------
+
+    def swap_into(self, live: MirrorView) -> None:
+        """Replace `live`'s tables and position with this view's, in one transaction."""
+        assert self.pg == live.pg
+        lock = " FOR UPDATE" if self.pg else ""
+        with self._transaction() as c:
+            c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?{lock}"), (live.name,))
+            c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?"), (self.name,))
+            row = c.fetchone()
+            position = int(row["position"] if isinstance(row, dict) else row[0])
+            for mine, theirs in ((self.counts, live.counts), (self.journeys, live.journeys)):
+                c.execute(f"DROP TABLE IF EXISTS {theirs}")
+                bare = theirs.split(".")[-1]
+                c.execute(f"ALTER TABLE {mine} RENAME TO {bare}")
+            c.execute(
+                self._q(f"UPDATE {self.tracking} SET position = ?, failure = NULL WHERE name = ?"),
+                (position, live.name),
+            )
+            c.execute(self._q(f"DELETE FROM {self.tracking} WHERE name = ?"), (self.name,))
+
+    def drop(self) -> None:
+        with self._transaction() as c:
+            c.execute(f"DROP TABLE IF EXISTS {self.counts}")
+            c.execute(f"DROP TABLE IF EXISTS {self.journeys}")
+            c.execute(self._q(f"DELETE FROM {self.tracking} WHERE name = ?"), (self.name,))
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

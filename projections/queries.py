@@ -1,0 +1,85 @@
+"""The mirror's questions: a team's months, the municipality's months, and ladder flows.
+
+Every answer goes through small-cell protection unless the viewer sees exact figures; a cell the
+viewer may not see carries no value and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from projections.months import month_end, months
+from projections.outcomes import MonthFigures, Row, figures, total
+from projections.suppression import MUNICIPALITY, cells, suppress
+
+
+class CountsSource(Protocol):
+    def rows(self, first: str, last: str, team: str | None = None) -> list[Row]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Whose figures this viewer sees exactly: all (auditors), some teams (their own), or none."""
+
+    exact_teams: frozenset[str] = frozenset()
+    sees_all_exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    value: int | None
+    suppressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    month: str
+    complete: bool
+    figures: dict[str, Figure]
+
+
+class Outcomes:
+    def __init__(self, source: CountsSource, *, k: int, sustained_months: int, today: date) -> None:
+        self.source = source
+        self.k = k
+        self.sustained_months = sustained_months
+        self.today = today
+
+    def team(self, team: str, first: str, last: str, viewer: Viewer) -> list[Month]:
+        """One team's months."""
+        found = self.municipality(first, last, viewer).get(team)
+        if found is None:  # no journeys in range: zeros, not an error
+            found = [
+                _month(team, MonthFigures(m, month_end(m) < self.today), set()) for m in months(first, last)
+            ]
+        return found
+
+    def municipality(self, first: str, last: str, viewer: Viewer) -> dict[str, list[Month]]:
+        """Every team's months, and the municipality's under MUNICIPALITY."""
+        span = list(months(first, last))
+        per_team = figures(
+            self.source.rows(first, last),
+            first,
+            last,
+            today=self.today,
+            sustained_months=self.sustained_months,
+        )
+        summed = total(per_team, span, self.today)
+        result: dict[str, list[Month]] = {}
+        for month in span:
+            table = {team: by_month[month] for team, by_month in per_team.items()}
+            table[MUNICIPALITY] = summed[month]
+            hidden = set() if viewer.sees_all_exact else suppress(table, self.k, viewer.exact_teams)
+            for scope, f in table.items():
+                result.setdefault(scope, []).append(_month(scope, f, hidden))
+        return result
+
+
+def _month(scope: str, f: MonthFigures, hidden: set[tuple[str, str]]) -> Month:
+    shown = {
+        name: Figure(None, True) if (scope, name) in hidden else Figure(n, False)
+        for name, n in cells(f).items()
+    }
+    return Month(f.month, f.complete, shown)

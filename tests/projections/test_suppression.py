@@ -1,0 +1,97 @@
+"""Small-cell protection: no small count shows, and no hidden cell can be worked out from a sum."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projections.outcomes import MonthFigures
+from projections.suppression import MUNICIPALITY, _sums, cells, suppress
+
+K = 5
+TEAMS = ("noord", "zuid", "centrum", "oost")
+
+small = st.integers(0, 12)
+
+
+@st.composite
+def month_table(draw: st.DrawFn) -> dict[str, MonthFigures]:
+    table: dict[str, MonthFigures] = {}
+    for team in draw(st.lists(st.sampled_from(TEAMS), min_size=1, max_size=4, unique=True)):
+        f = MonthFigures("2026-03", True)
+        f.rungs = {r: draw(small) for r in range(1, 7)}
+        f.active = sum(f.rungs.values())
+        f.work_exits = {"employment": draw(small), "wage_subsidy": draw(small)}
+        f.sustained, f.ended_within = draw(small), draw(small)
+        f.pending = max(0, sum(f.work_exits.values()) - f.sustained - f.ended_within)
+        f.sustained = sum(f.work_exits.values()) - f.ended_within - f.pending
+        f.moved_up = draw(st.integers(0, f.active))
+        table[team] = f
+    total = MonthFigures("2026-03", True)
+    for f in table.values():
+        total.active += f.active
+        total.moved_up += f.moved_up
+        total.sustained += f.sustained
+        total.ended_within += f.ended_within
+        total.pending += f.pending
+        for r, n in f.rungs.items():
+            total.rungs[r] += n
+        for kind, n in f.work_exits.items():
+            total.work_exits[kind] = total.work_exits.get(kind, 0) + n
+    table[MUNICIPALITY] = total
+    return table
+
+
+def groups(table: dict[str, MonthFigures]) -> list[list[tuple[str, str]]]:
+    found = []
+    for scope, f in table.items():
+        for total, parts in _sums(cells(f)):
+            if parts:
+                found.append([(scope, total), *((scope, p) for p in parts)])
+    for name in cells(table[MUNICIPALITY]):
+        found.append([(MUNICIPALITY, name), *((t, name) for t in table if t != MUNICIPALITY)])
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(month_table(), st.sets(st.sampled_from(TEAMS), max_size=2))
+def test_no_small_count_shows_and_no_sum_has_a_single_hidden_cell(
+    table: dict[str, MonthFigures], known: set[str]
+) -> None:
+    hidden = suppress(table, K, frozenset(known))
+    for scope, f in table.items():
+        for name, n in cells(f).items():
+            if scope in known:
+                assert (scope, name) not in hidden, "the team's own figures are exact"
+            elif 1 <= n < K:
+                assert (scope, name) in hidden, (scope, name, n)
+    for group in groups(table):
+        lone = [c for c in group if c in hidden]
+        others_all_own = all(c[0] in known for c in group if c not in lone)
+        if len(lone) == 1 and not others_all_own:
+            raise AssertionError(f"{lone[0]} could be worked out from the rest of {group}")
+
+
+def test_a_lone_small_rung_gets_a_complement_so_it_cannot_be_subtracted_out() -> None:
+    f = MonthFigures("2026-03", True)
+    f.rungs = {1: 0, 2: 3, 3: 9, 4: 7, 5: 0, 6: 0}
+    f.active = 19
+    hidden = suppress({"noord": f}, K)
+    assert ("noord", "rung.2") in hidden
+    assert ("noord", "rung.4") in hidden  # the smallest other non-zero cell
+    assert ("noord", "active") not in hidden
+    assert ("noord", "rung.3") not in hidden
+
+
+def test_the_viewers_own_team_is_exact_and_never_used_as_a_complement() -> None:
+    own, other = MonthFigures("2026-03", True), MonthFigures("2026-03", True)
+    own.started, other.started = 2, 8
+    total = MonthFigures("2026-03", True)
+    total.started = 10
+    table = {"noord": own, "zuid": other, MUNICIPALITY: total}
+    hidden = suppress(table, K, frozenset({"noord"}))
+    assert ("noord", "started") not in hidden
+    assert hidden & {("zuid", "started"), (MUNICIPALITY, "started")} == set()  # nothing small to protect
+    as_reporting = suppress(table, K)
+    assert ("noord", "started") in as_reporting
+    assert ("zuid", "started") in as_reporting  # else 10 - 8 gives noord's 2
