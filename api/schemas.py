@@ -12,8 +12,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.journey import Journey
-from domain.timeline import JourneyState
 from domain.vocabulary import (
     CloseReason,
     Contract,
@@ -35,7 +33,7 @@ from services.commands import (
     StartJourney,
     VoidEntry,
 )
-from services.journeys import HistoryEntry, Written
+from services.journeys import HistoryEntry, JourneyView, Written
 
 MAX_BATCH_ITEMS = 1000
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -299,9 +297,10 @@ class JourneyOut(BaseModel):
     assessments: list[AssessmentOut] = Field(description="The latest per ZRM version.")
 
     @classmethod
-    def of(cls, journey: Journey, state: JourneyState) -> JourneyOut:
+    def of(cls, journey: JourneyView) -> JourneyOut:
+        state = journey.state
         return cls(
-            journey_id=journey.id,
+            journey_id=journey.journey_id,
             municipality=journey.municipality,
             version=journey.version,
             start_date=journey.start_date,

@@ -149,11 +149,11 @@ class Journey(Aggregate):
         self.entries[entry.version] = entry
         self.event_ids[event_id] = entry.version
         if entry.kind != VOIDED:
-            self.timeline = self.timeline.with_entry(entry)
+            self.timeline.add(entry)
 
     def _void(self, version: int) -> None:
         self.voided.add(version)
-        self.timeline = self.timeline.without(version)
+        self.timeline.remove(version)
 
     # --- commands ------------------------------------------------------------------------------
 

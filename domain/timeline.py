@@ -74,6 +74,16 @@ class Timeline:
         copy._keys = [*self._keys[:i], entry.key, *self._keys[i:]]
         return copy
 
+    def add(self, entry: Entry) -> None:
+        """Insert in place (the aggregate's own timeline, as events are applied)."""
+        i = bisect.bisect(self._keys, entry.key)
+        self._entries.insert(i, entry)
+        self._keys.insert(i, entry.key)
+
+    def remove(self, version: int) -> None:
+        i = next(i for i, e in enumerate(self._entries) if e.version == version)
+        del self._entries[i], self._keys[i]
+
     def without(self, version: int) -> Timeline:
         return Timeline(e for e in self._entries if e.version != version)
 

@@ -16,7 +16,12 @@ from infra.settings import Settings
 
 def library_env(settings: Settings) -> dict[str, str]:
     """Translate our settings into the `eventsourcing` library's environment."""
-    env = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        # The journeys application locks and refreshes cached journeys itself (services/journeys.py).
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
     if settings.store == "sqlite":
         path = settings.sqlite_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +46,10 @@ def library_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # a broken connection is retried by the recorder; no ping per write
+        # One round trip per write, positions visible in order (infra/pg_recorder.py).
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "APPLICATION_RECORDER_TOPIC": "infra.pg_recorder:LockingFunctionRecorder",
     }
     if settings.pg_schema:
         env["POSTGRES_SCHEMA"] = settings.pg_schema

@@ -7,23 +7,26 @@ is stored in one transaction or not at all.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 from eventsourcing.utils import EnvType
 
-from domain.errors import InvalidValueError, JourneyError
-from domain.journey import Journey, Provenance
+from domain.errors import Conflict, InvalidValueError, JourneyError
+from domain.journey import Journey, Provenance, journey_id_for
+from domain.timeline import JourneyState
 from services.commands import BatchItem, FactCommand, StartJourney
 
-T = TypeVar("T")
 Scope = frozenset[str] | None  # the teams a caller may touch; None means every team
 
 
@@ -56,6 +59,10 @@ class BatchItemError(Exception):
         self.error = error
 
 
+# Refusals that a journey behind the store could give wrongly; checked again on a fresh one.
+_STATE_DEPENDENT = (Conflict, JourneyNotFound)
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """Where a fact was stored: its journey, version and global position."""
@@ -64,6 +71,17 @@ class Written:
     version: int
     position: int | None
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyView:
+    """A journey's state on a date, read under its lock: safe to hand to any thread."""
+
+    journey_id: UUID
+    municipality: str
+    version: int
+    start_date: date
+    state: JourneyState
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +135,7 @@ class JourneysApp(Application[UUID]):
         self.positions = positions
         self.max_attempts = max_attempts
         self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
+        self._locks = [threading.Lock() for _ in range(256)]
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -131,42 +150,47 @@ class JourneysApp(Application[UUID]):
         except BatchItemError as failed:
             raise failed.error from None
 
-    def record(
-        self,
-        journey_id: UUID,
-        command: FactCommand,
-        by: Provenance,
-        scope: Scope = None,
-    ) -> Written:
+    def record(self, journey_id: UUID, command: FactCommand, by: Provenance, scope: Scope = None) -> Written:
         """Record one fact about a journey."""
-
-        def attempt() -> Written:
-            journey = self.journey(journey_id, scope)
-            version = command.apply_to(journey, by)
-            if not journey.pending_events:
-                return Written(journey_id, version, self._position(journey_id, version), True)
-            recordings = self.save(journey)
-            return Written(journey_id, version, recordings[-1].notification.id)
-
-        return self._retrying(attempt)
+        try:
+            return self.record_batch([BatchItem(command, by, journey_id)], scope)[0]
+        except BatchItemError as failed:
+            raise failed.error from None
 
     def record_batch(self, items: Sequence[BatchItem], scope: Scope = None) -> list[Written]:
         """Record many facts about many journeys in one transaction: all of them, or none."""
-        return self._retrying(lambda: self._record_batch_once(items, scope))
+        ids = {item.journey_id or journey_id_for(item.by.event_id) for item in items}
+        with self._locked(ids):
+            for attempt in range(self.max_attempts):
+                try:
+                    return self._record_batch_once(items, scope, fresh=attempt > 0)
+                except IntegrityError:
+                    self._evict(ids)  # another writer stored one of these versions first
+                except BatchItemError as failed:
+                    self._evict(ids)  # cached journeys may hold facts that were never stored
+                    if attempt > 0 or not isinstance(failed.error, _STATE_DEPENDENT):
+                        raise
+                    # Judged on a cached journey that may be behind the store: judge it again.
+                except BaseException:
+                    self._evict(ids)
+                    raise
+        raise ConcurrencyConflict(f"gave up after {self.max_attempts} concurrent attempts")
 
-    def _record_batch_once(self, items: Sequence[BatchItem], scope: Scope) -> list[Written]:
+    def _record_batch_once(self, items: Sequence[BatchItem], scope: Scope, *, fresh: bool) -> list[Written]:
         touched: dict[UUID, Journey] = {}
         results: list[tuple[UUID, int, bool]] = []
         events: list[Journey.Event] = []  # in item order, so positions follow the batch
         for index, item in enumerate(items):
             try:
-                journey, version = self._act(item, touched, scope)
+                journey, version = self._act(item, touched, scope, fresh=fresh)
             except (JourneyError, JourneyNotFound, OutOfScope) as error:
                 raise BatchItemError(index, error) from error
             new = journey.collect_events()
             events.extend(new)  # type: ignore[arg-type]
             results.append((journey.id, version, not new))
         recordings = self.save(*events)
+        for journey in touched.values():
+            self._cache(journey)
         stored = {
             (r.notification.originator_id, r.notification.originator_version): r.notification.id
             for r in recordings
@@ -176,11 +200,15 @@ class JourneysApp(Application[UUID]):
             for jid, version, dup in results
         ]
 
-    def _act(self, item: BatchItem, touched: dict[UUID, Journey], scope: Scope) -> tuple[Journey, int]:
+    def _act(
+        self, item: BatchItem, touched: dict[UUID, Journey], scope: Scope, *, fresh: bool
+    ) -> tuple[Journey, int]:
         command = item.command
         if isinstance(command, StartJourney):
             new = self._new_journey(command, item.by, scope)
-            existing = touched.get(new.id) or self._find(new.id)
+            # A new id is assumed new: a start that exists after all fails the insert, and the
+            # retry (fresh) finds it and answers as a repeat.
+            existing = touched.get(new.id) or self._cached(new.id) or (self._find(new.id) if fresh else None)
             if existing is None:
                 touched[new.id] = new
                 return new, new.version
@@ -188,7 +216,7 @@ class JourneysApp(Application[UUID]):
             touched[new.id] = existing
             return existing, 1
         assert item.journey_id is not None
-        journey = touched.get(item.journey_id) or self.journey(item.journey_id, scope)
+        journey = touched.get(item.journey_id) or self._load(item.journey_id, scope, fresh=fresh)
         touched[journey.id] = journey
         return journey, command.apply_to(journey, item.by)
 
@@ -205,40 +233,101 @@ class JourneysApp(Application[UUID]):
             by=by,
         )
 
-    def _retrying(self, attempt: Callable[[], T]) -> T:
-        for _ in range(self.max_attempts):
-            try:
-                return attempt()
-            except IntegrityError:
-                # Another writer stored the same version first: reload and decide again.
-                continue
-        raise ConcurrencyConflict(f"gave up after {self.max_attempts} concurrent attempts")
-
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings and self.on_recorded is not None:
             self.on_recorded(recordings[-1].notification.id)
 
+    # --- the cache of journeys, and who may touch which ----------------------------------------
+    #
+    # Journeys are cached without copying, so each is touched by one thread at a time (striped
+    # locks). A cached journey may be behind the store when another process wrote to it: a write
+    # based on it then fails on the store's (journey, version) key and is decided again on a
+    # reloaded journey, and a refusal that depends on its state is checked again the same way.
+
+    @contextmanager
+    def _locked(self, journey_ids: Iterable[UUID]) -> Iterator[None]:
+        stripes = sorted({hash(j) % len(self._locks) for j in journey_ids})
+        with ExitStack() as stack:
+            for i in stripes:
+                stack.enter_context(self._locks[i])
+            yield
+
+    def _cached(self, journey_id: UUID) -> Journey | None:
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            found = cache.get(journey_id)
+        except KeyError:
+            return None
+        assert isinstance(found, Journey)
+        return found
+
+    def _cache(self, journey: Journey) -> None:
+        if self.repository.cache is not None:
+            self.repository.cache.put(journey.id, journey)
+
+    def _evict(self, journey_ids: Iterable[UUID]) -> None:
+        if self.repository.cache is not None:
+            for jid in journey_ids:
+                with suppress(KeyError):
+                    self.repository.cache.get(jid, evict=True)
+
+    def _load(self, journey_id: UUID, scope: Scope, *, fresh: bool) -> Journey:
+        if fresh:
+            self._evict([journey_id])
+        journey = self._cached(journey_id) or self._find(journey_id)
+        if journey is None or (scope is not None and journey.team not in scope):
+            raise JourneyNotFound(journey_id)
+        return journey
+
+    def _current(self, journey_id: UUID, scope: Scope) -> Journey:
+        """The cached journey brought up to date with the store (for reads)."""
+        journey = self._cached(journey_id)
+        if journey is not None:
+            for event in self._facts(journey_id, after=journey.version):
+                event.mutate(journey)
+        else:
+            journey = self._find(journey_id)
+        if journey is None or (scope is not None and journey.team not in scope):
+            raise JourneyNotFound(journey_id)
+        return journey
+
     # --- reads ---------------------------------------------------------------------------------
 
     def journey(self, journey_id: UUID, scope: Scope = None, known_at: datetime | None = None) -> Journey:
-        """The journey as it stands (or as it was known at `known_at`), if the caller may see it."""
-        known_at = _aware(known_at)
-        journey = self._find(journey_id)
-        if journey is None or (scope is not None and journey.team not in scope):
+        """A copy of the journey as it stands (or as it was known at `known_at`)."""
+        with self._locked([journey_id]):
+            journey = self._current(journey_id, scope)
+            known_at = _aware(known_at)
+            if known_at is None:
+                return copy.deepcopy(journey)
+        versions = [e.originator_version for e in self._facts(journey_id) if e.timestamp <= known_at]
+        if not versions:
             raise JourneyNotFound(journey_id)
+        then: Journey = self.repository.get(journey_id, version=versions[-1])
+        assert isinstance(then, Journey)
+        return then
+
+    def state(
+        self, journey_id: UUID, on: date, scope: Scope = None, known_at: datetime | None = None
+    ) -> JourneyView:
+        """What the journey says about itself on a date (valid time), as known now or at a moment."""
         if known_at is not None:
-            versions = [e.originator_version for e in self._facts(journey_id) if e.timestamp <= known_at]
-            if not versions:
-                raise JourneyNotFound(journey_id)
-            journey = self.repository.get(journey_id, version=versions[-1])
-            assert isinstance(journey, Journey)
-        return journey
+            then = self.journey(journey_id, scope, known_at)
+            return JourneyView(
+                then.id, then.municipality, then.version, then.start_date, then.timeline.state_on(on)
+            )
+        with self._locked([journey_id]):
+            j = self._current(journey_id, scope)
+            return JourneyView(j.id, j.municipality, j.version, j.start_date, j.timeline.state_on(on))
 
     def history(
         self, journey_id: UUID, scope: Scope = None, known_at: datetime | None = None
     ) -> list[HistoryEntry]:
         """Every entry in recording order with who, when and about which date; voids are marked."""
-        self.journey(journey_id, scope)
+        with self._locked([journey_id]):
+            self._current(journey_id, scope)
         known_at = _aware(known_at)
         events = [e for e in self._facts(journey_id) if known_at is None or e.timestamp <= known_at]
         voided_by = {
@@ -246,8 +335,8 @@ class JourneysApp(Application[UUID]):
         }
         return [_history_entry(e, voided_by.get(e.originator_version)) for e in events]
 
-    def _facts(self, journey_id: UUID) -> list[Journey.Fact]:
-        return [e for e in self.events.get(journey_id) if isinstance(e, Journey.Fact)]
+    def _facts(self, journey_id: UUID, after: int | None = None) -> list[Journey.Fact]:
+        return [e for e in self.events.get(journey_id, gt=after) if isinstance(e, Journey.Fact)]
 
     def _find(self, journey_id: UUID) -> Journey | None:
         try:

@@ -74,8 +74,7 @@ def get_journey(
     ] = None,
 ) -> JourneyOut:
     """The journey's state: team, rung, status, work exits and latest ZRM per version."""
-    journey = wiring.journeys.journey(journey_id, caller.scope, known_at)
-    return JourneyOut.of(journey, journey.timeline.state_on(as_of or wiring.today()))
+    return JourneyOut.of(wiring.journeys.state(journey_id, as_of or wiring.today(), caller.scope, known_at))
 
 
 @router.get("/journeys/{journey_id}/history", openapi_extra=needs("journeys:read"))

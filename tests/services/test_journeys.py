@@ -19,6 +19,7 @@ from services.commands import (
     FactCommand,
     RecordReconnection,
     RecordStep,
+    ReopenJourney,
     StartJourney,
     VoidEntry,
 )
@@ -263,3 +264,19 @@ def test_a_bsn_is_refused_as_client_reference(container: Container) -> None:
         container.journeys.start(StartJourney("111222333", "noord", 2, days_ago(3)), by(container))
     assert raised.value.field == "client_reference"
     assert head(container) == 0
+
+
+def test_a_process_whose_cached_journey_is_behind_judges_again_on_the_current_one(
+    make_settings: Callable[..., Settings],
+) -> None:
+    a, b = build(make_settings()), build(make_settings())
+    jid = start(a)
+    a.journeys.record(jid, CloseJourney("moved", days_ago(60)), by(a))
+    assert b.journeys.journey(jid).is_open is False  # b caches the closed journey
+    a.journeys.record(jid, ReopenJourney(days_ago(30), "back"), by(a))
+    written = b.journeys.record(jid, RecordStep(4, days_ago(20)), by(b))  # b's cache says "closed"
+    assert written.version == 4
+    assert b.journeys.state(jid, days_ago(0)).state.rung == 4
+    assert a.journeys.state(jid, days_ago(0)).state.rung == 4  # and a reads what b wrote
+    a.close()
+    b.close()
