@@ -26,6 +26,7 @@ from domain.errors import Conflict, InvalidValueError, JourneyError
 from domain.journey import Journey, Provenance, journey_id_for
 from domain.timeline import JourneyState
 from services.commands import BatchItem, FactCommand, StartJourney
+from services.group_commit import GroupCommit
 
 Scope = frozenset[str] | None  # the teams a caller may touch; None means every team
 
@@ -136,6 +137,9 @@ class JourneysApp(Application[UUID]):
         self.max_attempts = max_attempts
         self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
         self._locks = [threading.Lock() for _ in range(256)]
+        self._group_commit: GroupCommit[Journey.Event, Recording[UUID]] = GroupCommit(
+            lambda events: self.save(*events), IntegrityError
+        )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -188,7 +192,7 @@ class JourneysApp(Application[UUID]):
             new = journey.collect_events()
             events.extend(new)  # type: ignore[arg-type]
             results.append((journey.id, version, not new))
-        recordings = self.save(*events)
+        recordings = self._group_commit(events) if events else []
         for journey in touched.values():
             self._cache(journey)
         stored = {
