@@ -18,6 +18,7 @@ def library_env(settings: Settings) -> dict[str, str]:
     """Translate our settings into the `eventsourcing` library's environment."""
     env = {
         "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        "MAPPER_TOPIC": "infra.codec:TypedMapper",  # compact JSON, typed back on reading
         # The journeys application locks and refreshes cached journeys itself (services/journeys.py).
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
