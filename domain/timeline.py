@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from domain.errors import Conflict, JourneyClosedError, NotClosedError, NoWorkToEndError
 
@@ -40,14 +41,13 @@ FACT_KINDS = (
 _RANK = {STARTED: 0, REOPENED: 1, CLOSED: 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One recorded fact, as the timeline sees it."""
+class Entry(NamedTuple):
+    """One recorded fact, as the timeline sees it (a tuple: replaying makes a thousand of them)."""
 
     version: int
     kind: str
     effective_date: date
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def key(self) -> tuple[date, int, int]:
@@ -58,7 +58,7 @@ class Timeline:
     """Non-voided entries ordered by effective date, then rank, then recording order."""
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
-        self._entries = sorted(entries, key=lambda e: e.key)
+        self._entries: list[Entry] = sorted(entries, key=lambda e: e.key)
         self._keys = [e.key for e in self._entries]
 
     def __iter__(self) -> Iterator[Entry]:
@@ -114,7 +114,7 @@ class Timeline:
             return False
         for e in reversed(self._until(day)):
             if e.kind in (CLOSED, REOPENED):
-                return e.kind == REOPENED
+                return bool(e.kind == REOPENED)
         return True
 
     def rung_before(self, entry: Entry) -> int:
