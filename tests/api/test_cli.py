@@ -1,0 +1,52 @@
+"""The `traject` command: tokens, the demo caseload (whose figures match the definitions), status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.auth import TokenCodec
+from api.cli import main
+from infra.container import build
+from infra.settings import Settings
+from projections.months import month_of
+from projections.outcomes import MonthFigures, figures
+from tests.projections.oracle import oracle
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("TRAJECT_DATA_DIR", str(tmp_path / "var"))
+    return Settings()
+
+
+def test_a_development_token_opens_the_api(embedded: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--role", "teamlead", "--team", "noord", "--team", "zuid"]) == 0
+    token = capsys.readouterr().out.strip()
+    container = build(embedded)
+    principal = TokenCodec(container.jwt_key, "HS256", "traject").decode(token)
+    assert (principal.role, principal.teams) == ("teamlead", frozenset({"noord", "zuid"}))
+    container.close()
+
+
+def test_the_demo_caseload_loads_and_its_mirror_matches_the_definitions(
+    embedded: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    assert "for 600 journeys" in capsys.readouterr().out
+    assert main(["projections", "rebuild", "mirror"]) == 0
+    assert "lag 0" in capsys.readouterr().out
+    container = build(embedded)
+    today = container.today()
+    first, last = month_of(today.replace(year=today.year - 2)), month_of(today)
+    ids = {n.originator_id for n in container.journeys.recorder.select_notifications(1, 100_000)}
+    assert len(ids) == 600
+    timelines = [container.journeys.journey(j).timeline for j in ids]
+    teams = ("noord", "zuid", "centrum")
+    expected = oracle(timelines, teams, first, last, today=today, sustained_months=6)
+    got = figures(container.mirror.view.rows(first, last), first, last, today=today, sustained_months=6)
+    for (team, month), want in expected.items():
+        assert got[team].get(month, MonthFigures(month, want.complete)) == want, (team, month)
+    assert sum(f.work_exits_total for f in expected.values()) > 50
+    container.close()
