@@ -6,24 +6,33 @@ writers could commit positions out of order and a reader following the log could
 recorder's function does both: it locks the table, inserts and returns the positions in a single
 statement (one round trip, committed on return), so positions become visible in order, without
 gaps a reader could pass over.
+
+Events go over as four plain arrays in binary (ids, versions, topics, states) rather than one
+array of a composite type, which both sides parse as text, field by field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 
 class LockingFunctionRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.pg_function_name_insert_events = f"traject_insert_events_{datastore.originator_id_type}"
-        self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{insert_events}((%s))").format(
-            schema=Identifier(datastore.schema),
-            insert_events=Identifier(self.pg_function_name_insert_events),
-        )
+        name = Identifier(f"traject_append_{datastore.originator_id_type}")
+        schema = Identifier(datastore.schema)
+        self._append = SQL(
+            "SELECT * FROM {schema}.{name}(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(schema=schema, name=name, id_type=SQL(datastore.originator_id_type))
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{insert_events}(events {schema}.{event}[]) "
+            "CREATE OR REPLACE FUNCTION {schema}.{name}"
+            "(ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
             "BEGIN "
             "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
@@ -31,14 +40,32 @@ class LockingFunctionRecorder(PostgresApplicationRecorder):
             "  NOTIFY {channel}; "
             "  RETURN QUERY INSERT INTO {schema}.{table} AS t "
             "    (originator_id, originator_version, topic, state) "
-            "    SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+            "    SELECT * FROM unnest(ids, versions, topics, states) "
             "    RETURNING notification_id; "
             "END; $BODY$"
         ).format(
-            insert_events=Identifier(self.pg_function_name_insert_events),
+            name=name,
+            id_type=SQL(datastore.originator_id_type),
             lock_timeout=datastore.lock_timeout,
             channel=Identifier(self.channel_name),
-            event=Identifier(self.stored_event_type_name),
-            schema=Identifier(datastore.schema),
+            schema=schema,
             table=Identifier(self.events_table_name),
         )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._append, params, prepare=True)
+            ids = [int(row["traject_append_" + self.datastore.originator_id_type]) for row in curs.fetchall()]
+        if len(ids) != len(stored_events):  # pragma: no cover - the function inserts all or raises
+            msg = f"stored {len(ids)} of {len(stored_events)} events"
+            raise IntegrityError(msg)
+        return ids

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import EnvType
 
 from domain.errors import Conflict, InvalidValueError, JourneyError
@@ -137,9 +137,7 @@ class JourneysApp(Application[UUID]):
         self.max_attempts = max_attempts
         self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
         self._locks = [threading.Lock() for _ in range(256)]
-        self._group_commit: GroupCommit[Journey.Event, Recording[UUID]] = GroupCommit(
-            lambda events: self.save(*events), IntegrityError
-        )
+        self._group_commit: GroupCommit[Journey.Event, int] = GroupCommit(self._store, IntegrityError)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -192,13 +190,10 @@ class JourneysApp(Application[UUID]):
             new = journey.collect_events()
             events.extend(new)  # type: ignore[arg-type]
             results.append((journey.id, version, not new))
-        recordings = self._group_commit(events) if events else []
+        positions = self._group_commit(events) if events else []
         for journey in touched.values():
             self._cache(journey)
-        stored = {
-            (r.notification.originator_id, r.notification.originator_version): r.notification.id
-            for r in recordings
-        }
+        stored = {(e.originator_id, e.originator_version): p for e, p in zip(events, positions, strict=True)}
         return [
             Written(jid, version, stored.get((jid, version)) or self._position(jid, version), dup)
             for jid, version, dup in results
@@ -237,9 +232,15 @@ class JourneysApp(Application[UUID]):
             by=by,
         )
 
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
-        if recordings and self.on_recorded is not None:
-            self.on_recorded(recordings[-1].notification.id)
+    def _store(self, events: list[Journey.Event]) -> list[int]:
+        """Store events in one transaction; return their positions (the library's save(), lean)."""
+        positions = self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+        if positions is None or len(positions) != len(events):
+            msg = "the store did not report a position for every event"
+            raise RuntimeError(msg)
+        if positions and self.on_recorded is not None:
+            self.on_recorded(positions[-1])
+        return list(positions)
 
     # --- the cache of journeys, and who may touch which ----------------------------------------
     #
