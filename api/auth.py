@@ -95,7 +95,7 @@ class TokenCodec:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_caller(
+async def current_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -113,4 +113,5 @@ def current_caller(
     return principal
 
 
+# async, though it does no I/O: a plain def dependency would cost each request a threadpool hop.
 Caller = Annotated[Principal, Depends(current_caller)]

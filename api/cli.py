@@ -105,7 +105,10 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     where = settings.sqlite_file if settings.store == "sqlite" else "PostgreSQL"
     print(f"traject on http://{host}:{port}  (store: {where}; API docs: /v1/docs)", flush=True)
     try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+        # uvicorn's per-request access log costs more than a request's own work; off unless asked.
+        uvicorn.run(
+            create_app(container), host=host, port=port, log_level="info", access_log=settings.access_log
+        )
     finally:
         container.close()
     return 0

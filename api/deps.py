@@ -13,7 +13,7 @@ from domain.journey import Provenance
 from infra.container import Container
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:  # async: no threadpool hop for a lookup
     c: Container = request.app.state.container
     return c
 

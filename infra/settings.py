@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "TRAJECT_PORT"))
     max_body_bytes: int = 1_048_576
+    access_log: bool = False  # uvicorn's line per request
     aggregate_cache_size: int = 10_000
 
     # Kafka (docs/kafka.md): off while kafka_bootstrap is empty.
