@@ -310,7 +310,7 @@ class JourneysApp(Application[UUID]):
         versions = [e.originator_version for e in self._facts(journey_id) if e.timestamp <= known_at]
         if not versions:
             raise JourneyNotFound(journey_id)
-        then: Journey = self.repository.get(journey_id, version=versions[-1])
+        then: Journey = self.repository.get(journey_id, version=versions[-1], projector_func=_replay)
         assert isinstance(then, Journey)
         return then
 
@@ -345,7 +345,7 @@ class JourneysApp(Application[UUID]):
 
     def _find(self, journey_id: UUID) -> Journey | None:
         try:
-            journey: Journey = self.repository.get(journey_id)
+            journey: Journey = self.repository.get(journey_id, projector_func=_replay)
         except AggregateNotFoundError:
             return None
         assert isinstance(journey, Journey)
@@ -376,6 +376,13 @@ def looks_like_bsn(value: str) -> bool:
     digits = digits.zfill(9)
     total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
     return (total - int(digits[8])) % 11 == 0
+
+
+def _replay(journey: Journey | None, events: Iterable[Any]) -> Journey | None:
+    """Apply stored events in order (the library's projector, less a per-event protocol check)."""
+    for event in events:
+        journey = event.mutate(journey)
+    return journey
 
 
 def _aware(moment: datetime | None) -> datetime | None:
