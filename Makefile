@@ -26,6 +26,11 @@ demo: install
 test: install
 	scripts/test
 
+## kafka: a local Kafka broker under var/kafka for `traject worker`; prints its address
+## (stop it with infra/kafka/kafka.sh stop var/kafka)
+kafka:
+	@infra/kafka/kafka.sh start var/kafka
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,3 +43,16 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+
+## bench: the benchmark suite on its own throwaway PostgreSQL (baselines + project rows, ~5 min);
+## writes bench/results/latest.json, latest.md and throughput.png. bench-quick: the same in under a minute.
+.PHONY: bench bench-quick
+$(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
+	$(BIN)/python -m pip install -q -c constraints.txt -r bench/requirements.txt
+	touch $@
+
+bench: install $(BIN)/.bench-installed
+	$(BIN)/python -m bench
+
+bench-quick: install $(BIN)/.bench-installed
+	$(BIN)/python -m bench --quick

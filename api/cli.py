@@ -57,6 +57,7 @@ def _worker(settings: Settings) -> int:
     from infra.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python is chatty at INFO
     container = build(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -81,7 +81,7 @@ class Journey(Aggregate):
         correlation_id: str
 
         def entry(self) -> Entry:
-            facts = {name: getattr(self, name) for name in _own_fields(type(self))}
+            facts = {name: getattr(self, name) for name in own_fields(type(self))}
             return Entry(self.originator_version, type(self).__name__, self.effective_date, facts)
 
         def apply(self, aggregate: Any) -> None:
@@ -372,7 +372,7 @@ _BASE_FIELDS = frozenset(f.name for f in fields(Journey.Fact)) | {"originator_to
 _OWN_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _own_fields(event_class: type) -> tuple[str, ...]:
+def own_fields(event_class: type) -> tuple[str, ...]:
     """The facts an event class adds to what every journey event carries."""
     names = _OWN_FIELDS.get(event_class)
     if names is None:

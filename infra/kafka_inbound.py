@@ -119,20 +119,24 @@ class InboundConsumer:
                 msg = f"the handler judged {len(verdicts)} of {len(messages)} messages"
                 raise RuntimeError(msg)
             self._dead_letter(messages, verdicts)
+            # Counted before the commit: a batch redelivered after a lost commit is counted again
+            # (as duplicates), so the counts may exceed the offsets but never fall short of them.
+            self._count(verdicts)
             self._consumer.commit(_next_offsets(messages))
         except CommitFailedError:
             # The group moved on without us: whoever owns these partitions now resumes from the
             # last commit, and what this batch stored comes back as duplicates.
             log.warning("commit refused after a rebalance; %d messages will be redelivered", len(messages))
             self._rewind(messages)
-            return 0
         except Exception:
             self._rewind(messages)
             raise
-        self.counters.add("inbound_consumed_total", len(messages))
+        return len(messages)
+
+    def _count(self, verdicts: Sequence[Verdict]) -> None:
+        self.counters.add("inbound_consumed_total", len(verdicts))
         for outcome in OUTCOMES:
             self.counters.add(f"inbound_{outcome}_total", sum(v.outcome == outcome for v in verdicts))
-        return len(messages)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

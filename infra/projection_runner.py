@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, PersistenceError
 
+from infra.codec import entry_of
 from infra.views import MirrorView, StaleBatch
 from projections import mirror
 
@@ -119,15 +121,43 @@ def _first_bad(app: Application[UUID], view: MirrorView, notifications: Sequence
     return int(notifications[0].id)
 
 
-def rebuild(app: Application[UUID], live: MirrorView, batch_size: int = 2000) -> int:
+def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000) -> int:
     """Build a fresh copy of the view from the whole log beside the live one, then swap it in.
 
-    Reads keep answering from the live tables until the swap, which is one transaction. Events
-    recorded after the copy caught up are projected by the live runner after the swap.
+    The copy reads the log journey by journey (each journey folded once, from all its events) up to
+    the head as it stood when the rebuild began; events are never changed, so reading in pages
+    needs no long transaction. Reads keep answering from the live tables until the swap, which is
+    one transaction; events recorded after that head are then projected by the live runner.
     """
     fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
     fresh.drop()
     fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
-    done = MirrorRunner(app, fresh, batch_size).catch_up()
+    head = app.recorder.max_notification_id() or 0
+    counts: Counter[mirror.Key] = Counter()
+    folds: dict[UUID, mirror.JourneyFold] = {}
+    done = 0
+    journey: UUID | None = None
+    fold = mirror.JourneyFold()
+    for journey_id, version, topic, state, position in fresh.log_by_journey(head, page):
+        if journey_id != journey:
+            if journey is not None:
+                counts.update(fold.refold())
+                folds[journey] = fold
+                if len(folds) >= page:
+                    fresh.put_folds(folds)
+                    folds = {}
+            journey, fold = journey_id, mirror.JourneyFold()
+        try:
+            fold.add(entry_of(topic, version, state))
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            fresh.drop()
+            raise ProjectionFailed(position, reason) from e
+        done += 1
+    if journey is not None:
+        counts.update(fold.refold())
+        folds[journey] = fold
+    fresh.put_folds(folds)
+    fresh.commit(0, head, +counts, {})
     fresh.swap_into(live)
     return done

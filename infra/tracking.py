@@ -20,6 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 TABLE = "traject_relay_positions"
+HOLD_LIMIT = "5min"  # the longest a relay may hold its position between two statements
 
 
 class Claim(Protocol):
@@ -83,7 +84,7 @@ class SqlTracking:
     def position(self, name: str) -> int:
         """The recorded position, without claiming it."""
         param = "%s" if isinstance(self.recorder, PostgresApplicationRecorder) else "?"
-        with self._transaction() as cursor:
+        with self._transaction(commit=False) as cursor:
             cursor.execute(f"SELECT position FROM {self._table} WHERE name = {param}", (name,))  # noqa: S608
             row = cursor.fetchone()
         return _first(row)
@@ -100,18 +101,21 @@ class SqlTracking:
         with self._transaction() as cursor:
             cursor.execute(insert, (name,))
         with recorder.datastore.transaction(commit=True) as cursor:
+            # The step waits on the broker while it holds the row; the store's idle-in-transaction
+            # limit (5 s) is meant for forgotten transactions and would cut a slow flush short.
+            cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{HOLD_LIMIT}'")
             cursor.execute(select, (name,))
             row = cursor.fetchone()
             yield _PgClaim(_first(row), cursor, self._table, name) if row else None
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, *, commit: bool = True) -> Iterator[Any]:
         recorder = self.recorder
         if isinstance(recorder, PostgresApplicationRecorder):
-            with recorder.datastore.transaction(commit=True) as pg_cursor:
+            with recorder.datastore.transaction(commit=commit) as pg_cursor:
                 yield pg_cursor
         elif isinstance(recorder, SQLiteApplicationRecorder):
-            with recorder.datastore.transaction(commit=True) as sqlite_cursor:
+            with recorder.datastore.transaction(commit=commit) as sqlite_cursor:
                 yield sqlite_cursor
 
 

@@ -20,6 +20,7 @@ import orjson
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 
 from projections.mirror import JourneyFold, Key
 from projections.outcomes import Row
@@ -142,6 +143,63 @@ class MirrorView:
                     [(str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()],
                 )
             c.execute(self._q(f"UPDATE {self.tracking} SET position = ? WHERE name = ?"), (end, self.name))
+
+    def put_folds(self, folds: dict[UUID, JourneyFold]) -> None:
+        """Store journey folds as they are (a rebuild writes its copy in pages)."""
+        if not folds:
+            return
+        with self._transaction() as c:
+            c.executemany(
+                self._q(
+                    f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?) "
+                    "ON CONFLICT (journey_id) DO UPDATE SET state = excluded.state"
+                ),
+                [(str(j), orjson.dumps(s.dump()).decode()) for j, s in folds.items()],
+            )
+
+    def log_by_journey(self, head: int, page: int) -> Iterator[tuple[UUID, int, str, bytes, int]]:
+        """Every stored event up to position `head`, journey by journey, in pages of short reads.
+
+        Stored events never change, so each page may be its own transaction.
+        """
+        events = self._events_table()
+        position = "notification_id" if self.pg else "rowid"
+        query = self._q(
+            f"SELECT originator_id, originator_version, topic, state, {position} FROM {events} "
+            f"WHERE {position} <= ? AND (originator_id, originator_version) > (?, ?) "
+            "ORDER BY originator_id, originator_version LIMIT ?"
+        )
+        after: tuple[Any, int] = (UUID(int=0) if self.pg else "", 0)
+        while True:
+            rows = self._page(query, (head, *after, page))
+            for jid, version, topic, state, pos in rows:
+                yield (
+                    (jid if isinstance(jid, UUID) else UUID(jid)),
+                    int(version),
+                    str(topic),
+                    bytes(state),
+                    int(pos),
+                )
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    def _page(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """One page of rows as plain tuples (binary on PostgreSQL: no text to parse)."""
+        if self.pg:
+            with (
+                self.recorder.datastore.get_connection() as conn,  # type: ignore[attr-defined]
+                conn.cursor(binary=True, row_factory=tuple_row) as cursor,
+            ):
+                cursor.execute(query, params)
+                return list(cursor.fetchall())
+        with self._transaction() as c:
+            c.execute(query, params)
+            return [tuple(row) for row in c.fetchall()]
+
+    def _events_table(self) -> str:
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        return f"{self._schema}{table}"
 
     def fail(self, reason: str) -> None:
         """Record why the projection stopped, beside the position it stopped at."""

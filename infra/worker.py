@@ -41,6 +41,7 @@ def run_worker(
     app: Application[UUID],
     handler: Handler,
     stop: threading.Event,
+    *,
     more: Sequence[Loop] = (),
     counters: Counters | None = None,
 ) -> None:

@@ -24,7 +24,7 @@ SHARED_FACTS: dict[type[Journey.Fact], tuple[str, ...]] = {
     Journey.WorkExitRecorded: ("kind", "hours_per_week", "contract"),
     Journey.WorkEnded: ("reason",),  # a code, not free text
     Journey.SocialReconnectionRecorded: ("kind",),
-    Journey.SelfRelianceAssessed: ("zrm_version", "scores"),
+    Journey.SelfRelianceAssessed: ("zrm_version",),  # scores touch health: they stay inside
     Journey.TeamChanged: ("from_team", "to_team"),
     Journey.Closed: ("reason",),  # a code, not free text
     Journey.Reopened: (),  # its reason is free text

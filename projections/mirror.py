@@ -34,12 +34,13 @@ from domain.timeline import (
     STARTED,
     STEP,
     TEAM_CHANGED,
+    VOIDED,
     WORK_ENDED,
     WORK_EXIT,
     Entry,
     Timeline,
 )
-from projections.months import add_months, month_end, month_of, months, next_month
+from projections.months import add_months, end_of, index_of, name_of
 
 Key = tuple[str, str, str, str]  # team, month, figure, key
 NO_END = "-"
@@ -58,12 +59,12 @@ def fold(timeline: Timeline) -> Counter[Key]:
     start = entries[0]
     team, rung, is_open = str(start.facts["team"]), int(start.facts["initial_rung"]), True
     ends = _work_end_dates(entries)
-    by_date = [(day, list(group)) for day, group in groupby(entries, key=lambda e: e.effective_date)]
-    last_month = month_of(entries[-1].effective_date)
+    by_date = [(day, list(group)) for day, group in groupby(entries, key=_effective_date)]
+    last_month = index_of(entries[-1].effective_date)
     i = 0
     rung_before_month = rung
-    for month in months(month_of(start.effective_date), last_month):
-        end = month_end(month)
+    for index in range(index_of(start.effective_date), last_month + 1):
+        month, end = name_of(index), end_of(index)
         while i < len(by_date) and by_date[i][0] <= end:
             day, group = by_date[i]
             i += 1
@@ -97,8 +98,12 @@ def fold(timeline: Timeline) -> Counter[Key]:
                 counts[team, month, "moved_up", ""] += 1
         rung_before_month = rung
     if is_open:
-        counts[team, next_month(last_month), "tail", str(rung)] += 1
+        counts[team, name_of(last_month + 1), "tail", str(rung)] += 1
     return counts
+
+
+def _effective_date(entry: Entry) -> date:
+    return entry.effective_date
 
 
 def _work_end_dates(entries: Iterable[Entry]) -> dict[int, date]:
@@ -136,13 +141,17 @@ class JourneyFold:
     counted: Counter[Key] = field(default_factory=Counter)
 
     def apply(self, event: object) -> None:
-        if isinstance(event, Journey.EntryVoided):
-            self.voided.add(event.voided_version)
-        elif isinstance(event, Journey.Fact):
-            entry = event.entry()
-            self.entries[entry.version] = entry
+        if isinstance(event, Journey.Fact):
+            self.add(event.entry())
         else:
             raise PoisonEvent(f"the mirror has no rule for {type(event).__qualname__}")
+
+    def add(self, entry: Entry) -> None:
+        """Take one entry of the journey (a void marks the entry it voids)."""
+        if entry.kind == VOIDED:
+            self.voided.add(int(entry.facts["voided_version"]))
+        else:
+            self.entries[entry.version] = entry
 
     def refold(self) -> Counter[Key]:
         """Fold again; return the change to the team counts since the last fold."""
@@ -155,7 +164,8 @@ class JourneyFold:
         self.counted = now
         return Counter({k: n for k, n in delta.items() if n})
 
-    # Stored as JSON in the view, beside the counts it produced.
+    # Stored as JSON in the view. What it counted is not stored: a fold of the same entries gives
+    # it again, and a row per journey stays small.
     def dump(self) -> dict[str, Any]:
         return {
             "entries": [
@@ -163,7 +173,6 @@ class JourneyFold:
                 for e in self.entries.values()
             ],
             "voided": sorted(self.voided),
-            "counted": [[*k, n] for k, n in self.counted.items()],
         }
 
     @classmethod
@@ -172,8 +181,10 @@ class JourneyFold:
             int(v): Entry(int(v), str(kind), date.fromisoformat(day), facts)
             for v, kind, day, facts in data["entries"]
         }
-        counted: Counter[Key] = Counter({(t, m, f, k): int(n) for t, m, f, k, n in data["counted"]})
-        return cls(entries, {int(v) for v in data["voided"]}, counted)
+        loaded = cls(entries, {int(v) for v in data["voided"]})
+        if entries:
+            loaded.refold()
+        return loaded
 
 
 def _plain(facts: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from datetime import date
+from functools import cache
 
 
 def month_of(day: date) -> str:
@@ -48,3 +49,18 @@ def add_months(day: date, n: int) -> date:
     y, m = divmod(day.month - 1 + n, 12)
     year, mon = day.year + y, m + 1
     return date(year, mon, min(day.day, calendar.monthrange(year, mon)[1]))
+
+
+def index_of(day: date) -> int:
+    """A month as a number (months since year 0), for loops that walk many months."""
+    return day.year * 12 + day.month - 1
+
+
+@cache
+def name_of(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@cache
+def end_of(index: int) -> date:
+    return month_end(name_of(index))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,33 @@ def kafka_dir() -> Path:
     return Path(_required("TRAJECT_TEST_KAFKA_DIR"))
 
 
-@pytest.fixture(scope="session")
-def kafka_admin(kafka_bootstrap: str) -> Iterator[Any]:
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="traject-tests")
-    yield admin
-    admin.close()
+@contextmanager
+def admin_client(bootstrap: str) -> Iterator[Any]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="traject-tests")
+    try:
+        yield admin
+    finally:
+        admin.close()
 
 
 @pytest.fixture
-def new_topic(kafka_admin: Any) -> Callable[..., str]:
-    """Create a topic no other test uses."""
+def new_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Create topics no other test uses; they are deleted afterwards to keep the broker quick to restart."""
+    made: list[str] = []
+    with admin_client(kafka_bootstrap) as admin:
 
-    def create(purpose: str, partitions: int = 1) -> str:
-        name = f"t-{purpose}-{uuid.uuid4().hex[:10]}"
-        kafka_admin.create_topics(
-            {name: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True
-        )
-        return name
+        def create(purpose: str, partitions: int = 1) -> str:
+            name = f"t-{purpose}-{uuid.uuid4().hex[:10]}"
+            admin.create_topics(
+                {name: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True
+            )
+            made.append(name)
+            return name
 
-    return create
+        yield create
+    if made:
+        with admin_client(kafka_bootstrap) as admin:  # a fresh client: the test may have restarted the broker
+            admin.delete_topics(made)
 
 
 @pytest.fixture

@@ -98,9 +98,7 @@ def read_all(bootstrap: str, topic: str, timeout: float = 30) -> list[Read]:
         while any(consumer.position(tp) < ends[tp] for tp in parts):
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
             for records in consumer.poll(timeout_ms=200).values():
-                found.extend(
-                    Read(r.partition, r.offset, r.key, r.value, {k: v for k, v in r.headers}) for r in records
-                )
+                found.extend(Read(r.partition, r.offset, r.key, r.value, dict(r.headers)) for r in records)
         return sorted(found, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()

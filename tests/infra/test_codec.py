@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eventsourcing.persistence import JSONTranscoder
 
-from infra.codec import TypedMapper
+from infra.codec import TypedMapper, entry_of
 from tests.domain.factories import by, day, started
 
 
@@ -29,3 +29,16 @@ def test_every_event_class_round_trips_with_its_field_types() -> None:
         assert type(back) is type(event)
         assert vars(back) == vars(event)
         assert {k: type(v) for k, v in vars(back).items()} == {k: type(v) for k, v in vars(event).items()}
+
+
+def test_the_rebuilds_fast_reading_gives_the_same_entries_as_the_events() -> None:
+    journey = started()
+    journey.record_step(3, day(1), by())
+    journey.record_work_exit("employment", 32, "temporary", day(2), by())
+    journey.assess_self_reliance("2013", {"housing": 4}, day(3), by())
+    journey.change_team("zuid", day(4), by())
+    journey.void(2, "wrong", by())
+    mapper = TypedMapper(JSONTranscoder())
+    for event in journey.collect_events():
+        stored = mapper.to_stored_event(event)
+        assert entry_of(stored.topic, stored.originator_version, stored.state) == event.entry()  # type: ignore[attr-defined]

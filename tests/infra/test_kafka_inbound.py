@@ -9,6 +9,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
+from kafka import TopicPartition
+
 from api.ingest import Ingest
 from api.streams import DeadLetter
 from infra.container import Container, build
@@ -28,6 +31,7 @@ from tests.infra.kafka_support import (
 )
 from tests.services.test_journeys import by
 
+pytestmark = pytest.mark.kafka
 Make = Callable[..., Settings]
 
 
@@ -51,8 +55,6 @@ def drain(consumer: InboundConsumer, total: int) -> None:
 
 
 def committed(consumer: InboundConsumer, topic: str, partition: int = 0) -> int:
-    from kafka import TopicPartition
-
     return int(consumer._consumer.committed(TopicPartition(topic, partition)) or 0)
 
 

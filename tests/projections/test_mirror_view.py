@@ -119,7 +119,7 @@ def test_reads_keep_answering_while_a_rebuild_runs(container: Container) -> None
 
     reader = threading.Thread(target=read)
     reader.start()
-    rebuild(container.journeys, container.mirror.view, batch_size=20)
+    rebuild(container.journeys, container.mirror.view, page=20)
     done.set()
     reader.join()
     assert errors == []
@@ -162,3 +162,19 @@ def test_killing_the_worker_mid_batch_many_times_leaves_what_a_clean_rebuild_giv
     MirrorRunner(container.journeys, clean, batch_size=1000).catch_up()
     assert crashed == counts(clean)
     container.close()
+
+
+def test_a_rebuild_that_meets_a_poison_event_stops_and_leaves_the_live_view_as_it_was(
+    container: Container,
+) -> None:
+    load(container, 5)
+    container.mirror.catch_up()
+    before, position = counts(container.mirror.view), container.mirror.view.position()
+    container.journeys.recorder.insert_events(
+        [StoredEvent(originator_id=uuid4(), originator_version=1, topic="nowhere.module:Gone", state=b"{}")]
+    )
+    with pytest.raises(ProjectionFailed) as failed:
+        rebuild(container.journeys, container.mirror.view)
+    assert failed.value.position == position + 1
+    assert counts(container.mirror.view) == before
+    assert container.mirror.view.position() == position
