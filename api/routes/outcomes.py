@@ -6,9 +6,14 @@ dimension, and no parameter can ask for one.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
 
 from api.auth import Caller, Principal, needs
 from api.deps import Wiring
@@ -42,6 +47,70 @@ class Range:
         self.min_position, self.timeout = min_position, timeout
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One question to the mirror, settled: which months, for whom, at which position, as what."""
+
+    outcomes: Outcomes
+    viewer: Viewer
+    first: str
+    last: str
+    position: int
+    csv: bool
+
+    def key(self, path: str) -> tuple[Any, ...]:
+        o = self.outcomes
+        return (
+            path,
+            self.first,
+            self.last,
+            o.sustained_months,
+            o.k,
+            o.today,
+            self.position,
+            self.viewer,
+            self.csv,
+        )
+
+    def reflecting(self, scopes: list[str]) -> dict[str, Any]:
+        v = self.viewer
+        return {
+            "position": self.position,
+            "exact": v.sees_all_exact or all(s in v.exact_teams for s in scopes),
+            "k": self.outcomes.k,
+            "sustained_months": self.outcomes.sustained_months,
+            "first": self.first,
+            "last": self.last,
+        }
+
+
+class Answers:
+    """Finished answers by everything they depend on, the view's position included.
+
+    The figures change only when the view moves, so a team lead's page asked again (or by the
+    whole team) is answered from here until the next event is projected.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._found: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
+        with self._lock:
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+        if found is None:
+            answer = build()
+            found = (bytes(answer.body), answer.media_type or "application/json")
+            with self._lock:
+                self._found[key] = found
+                while len(self._found) > self._size:
+                    self._found.popitem(last=False)
+        return Response(found[0], media_type=found[1])
+
+
 def _viewer(caller: Principal) -> Viewer:
     if caller.role == "auditor":
         return Viewer(sees_all_exact=True)
@@ -50,7 +119,9 @@ def _viewer(caller: Principal) -> Viewer:
     return Viewer()
 
 
-def _ask(wiring: Container, r: Range) -> tuple[Outcomes, str, str, int]:
+def _answer(
+    request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
+) -> Response:
     position = wiring.await_position(r.min_position, r.timeout)
     today = wiring.today()
     last = r.last or month_of(today)
@@ -58,13 +129,16 @@ def _ask(wiring: Container, r: Range) -> tuple[Outcomes, str, str, int]:
     if first > last:
         raise HTTPException(422, "from must not be after to")
     s = wiring.settings
-    n = r.sustained_months or s.sustained_months
-    return (
-        Outcomes(wiring.mirror.view, k=s.small_cell_k, sustained_months=n, today=today),
-        first,
-        last,
-        position,
+    outcomes = Outcomes(
+        wiring.mirror.view,
+        k=s.small_cell_k,
+        sustained_months=r.sustained_months or s.sustained_months,
+        today=today,
     )
+    csv = "text/csv" in request.headers.get("accept", "")
+    ask = Ask(outcomes, _viewer(caller), first, last, position, csv)
+    answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
+    return answers.get(ask.key(request.url.path), lambda: build(ask))
 
 
 def _months_before(month: str, n: int) -> str:
@@ -73,87 +147,80 @@ def _months_before(month: str, n: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _exact(viewer: Viewer, scopes: list[str]) -> bool:
-    return viewer.sees_all_exact or all(s in viewer.exact_teams for s in scopes)
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
-def _csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
+def _csv(scoped: list[tuple[str, list[Month]]]) -> Response:
+    return Response(as_csv(scoped), media_type="text/csv")
 
 
-CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"}
-}
+def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "model": model,
+            "content": {"text/csv": {}},
+            "description": "JSON, or CSV with Accept: text/csv",
+        }
+    }
 
 
 @router.get(
-    "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=CSV, response_model=None
+    "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(TeamOutcomesOut)
 )
 def team_outcomes(
     team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> TeamOutcomesOut | Response:
+) -> Response:
     """A team's mirror per month: exact for the team itself, small cells suppressed for others."""
-    outcomes, first, last, position = _ask(wiring, r)
-    viewer = _viewer(caller)
-    months = outcomes.team(team, first, last, viewer)
-    if _csv(request):
-        return Response(as_csv([(team, months)]), media_type="text/csv")
-    return TeamOutcomesOut(
-        team=team,
-        months=[MonthOut.of(m) for m in months],
-        **_reflecting(outcomes, viewer, [team], first=first, last=last, position=position),
-    )
+
+    def build(a: Ask) -> Response:
+        months = a.outcomes.team(team, a.first, a.last, a.viewer)
+        if a.csv:
+            return _csv([(team, months)])
+        return _json(
+            TeamOutcomesOut(team=team, months=[MonthOut.of(m) for m in months], **a.reflecting([team]))
+        )
+
+    return _answer(request, caller, wiring, r, build)
 
 
-@router.get("/outcomes", openapi_extra=needs("outcomes:read"), responses=CSV, response_model=None)
+@router.get("/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(MunicipalityOutcomesOut))
 def municipality_outcomes(
     caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> MunicipalityOutcomesOut | Response:
+) -> Response:
     """The municipality's figures, and every team's beside them, with small-cell protection."""
-    outcomes, first, last, position = _ask(wiring, r)
-    viewer = _viewer(caller)
-    scoped = outcomes.municipality(first, last, viewer)
-    total = scoped.pop(MUNICIPALITY)
-    if _csv(request):
-        return Response(as_csv([("municipality", total), *sorted(scoped.items())]), media_type="text/csv")
-    return MunicipalityOutcomesOut(
-        municipality=wiring.settings.municipality,
-        months=[MonthOut.of(m) for m in total],
-        teams={t: [MonthOut.of(m) for m in ms] for t, ms in sorted(scoped.items())},
-        **_reflecting(outcomes, viewer, [MUNICIPALITY], first=first, last=last, position=position),
-    )
+
+    def build(a: Ask) -> Response:
+        scoped = a.outcomes.municipality(a.first, a.last, a.viewer)
+        total = scoped.pop(MUNICIPALITY)
+        if a.csv:
+            return _csv([("municipality", total), *sorted(scoped.items())])
+        out = MunicipalityOutcomesOut(
+            municipality=wiring.settings.municipality,
+            months=[MonthOut.of(m) for m in total],
+            teams={t: [MonthOut.of(m) for m in ms] for t, ms in sorted(scoped.items())},
+            **a.reflecting([MUNICIPALITY]),
+        )
+        return _json(out)
+
+    return _answer(request, caller, wiring, r, build)
 
 
-@router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=CSV, response_model=None)
+@router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=_responses(FlowsOut))
 def team_flows(
     team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> FlowsOut | Response:
+) -> Response:
     """Ladder flows per month: how many steps went from each rung to each other rung."""
-    outcomes, first, last, position = _ask(wiring, r)
-    viewer = _viewer(caller)
-    months = [_only_flows(m) for m in outcomes.team(team, first, last, viewer)]
-    if _csv(request):
-        return Response(as_csv([(team, months)]), media_type="text/csv")
-    return FlowsOut(
-        team=team,
-        months=[MonthOut.of(m) for m in months],
-        **_reflecting(outcomes, viewer, [team], first=first, last=last, position=position),
-    )
+
+    def build(a: Ask) -> Response:
+        months = [_only_flows(m) for m in a.outcomes.team(team, a.first, a.last, a.viewer)]
+        if a.csv:
+            return _csv([(team, months)])
+        return _json(FlowsOut(team=team, months=[MonthOut.of(m) for m in months], **a.reflecting([team])))
+
+    return _answer(request, caller, wiring, r, build)
 
 
 def _only_flows(m: Month) -> Month:
     keep = {k: f for k, f in m.figures.items() if k.startswith(("flow.", "steps_"))}
     return Month(m.month, m.complete, keep)
-
-
-def _reflecting(
-    outcomes: Outcomes, viewer: Viewer, scopes: list[str], *, first: str, last: str, position: int
-) -> dict[str, Any]:
-    return {
-        "position": position,
-        "exact": _exact(viewer, scopes),
-        "k": outcomes.k,
-        "sustained_months": outcomes.sustained_months,
-        "first": first,
-        "last": last,
-    }
