@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from domain.vocabulary import (
     CloseReason,
@@ -36,8 +36,12 @@ from services.commands import (
 from services.journeys import HistoryEntry, JourneyView, Written
 
 MAX_BATCH_ITEMS = 1000
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-Note = Annotated[str, Field(max_length=500)]
+# No control characters anywhere: they break CSV, logs and PostgreSQL text (NUL) downstream.
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Note = Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+# Team and municipality names: a word character first (so never a spreadsheet formula), then words.
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\w[\w .'-]*$")]
+RungNumber = Annotated[StrictInt, Field(description="Participatieladder rung 1-6.")]
 
 
 class In(BaseModel):
@@ -55,10 +59,10 @@ class StartIn(In):
     client_reference: Text = Field(
         description="The municipality's own client number (never a BSN); stored only as a keyed pseudonym."
     )
-    team: Text
-    initial_rung: int = Field(description="Participatieladder rung 1-6.")
+    team: Name
+    initial_rung: RungNumber
     effective_date: date
-    municipality: Annotated[str, Field(max_length=100)] = ""
+    municipality: Name | None = None
 
     def command(self) -> StartJourney:
         return StartJourney(
@@ -66,13 +70,13 @@ class StartIn(In):
             self.team,
             self.initial_rung,
             self.effective_date,
-            self.municipality,
+            self.municipality or "",
         )
 
 
 class LadderStepIn(In):
     type: Literal["ladder_step"]
-    to_rung: int = Field(description="Participatieladder rung 1-6.")
+    to_rung: RungNumber
     effective_date: date
 
     def command(self) -> FactCommand:
@@ -82,7 +86,7 @@ class LadderStepIn(In):
 class WorkExitIn(In):
     type: Literal["work_exit"]
     kind: WorkExitKind
-    hours_per_week: float
+    hours_per_week: float = Field(strict=True)
     contract: Contract
     effective_date: date
 
@@ -116,7 +120,7 @@ class ReconnectionIn(In):
 class AssessmentIn(In):
     type: Literal["self_reliance_assessment"]
     zrm_version: Literal["2013", "2017"]
-    scores: dict[str, int] = Field(description="ZRM domain code -> score 1-5.")
+    scores: dict[str, StrictInt] = Field(description="ZRM domain code -> score 1-5.")
     effective_date: date
 
     def command(self) -> FactCommand:
@@ -125,7 +129,7 @@ class AssessmentIn(In):
 
 class TeamChangeIn(In):
     type: Literal["team_change"]
-    to_team: Text
+    to_team: Name
     effective_date: date
 
     def command(self) -> FactCommand:
@@ -152,8 +156,8 @@ class ReopeningIn(In):
 
 class VoidIn(In):
     type: Literal["void"]
-    voided_version: int = Field(ge=1, description="The version of the entry that was wrong.")
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    voided_version: StrictInt = Field(ge=1, description="The version of the entry that was wrong.")
+    reason: Annotated[Note, Field(min_length=1)]
 
     def command(self) -> FactCommand:
         return VoidEntry(self.voided_version, self.reason)

@@ -47,6 +47,7 @@ from domain.vocabulary import (
 
 _JOURNEY_NS = uuid5(NAMESPACE_URL, "urn:traject:journey")
 MAX_HOURS_PER_WEEK = 80
+EARLIEST_DATE = date(2000, 1, 1)  # no journey this service records is older; earlier dates are typos
 E = TypeVar("E", bound=Enum)
 
 
@@ -401,6 +402,8 @@ def _require_rung(value: int, field: str) -> None:
 def _require_text(value: str, field: str) -> None:
     if not value or not value.strip():
         raise InvalidValueError(f"{field} must not be empty", field)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidValueError(f"{field} must not hold control characters", field)
 
 
 def _require_enum(enum: type[E], value: str, field: str) -> str:
@@ -414,6 +417,8 @@ def _require_enum(enum: type[E], value: str, field: str) -> str:
 def _require_not_future(effective_date: date, today: date) -> None:
     if effective_date > today:
         raise FutureDateError(f"{effective_date} is after today ({today})", "effective_date")
+    if effective_date < EARLIEST_DATE:
+        raise InvalidValueError(f"{effective_date} is before {EARLIEST_DATE}: a typo?", "effective_date")
 
 
 __all__ = ["Conflict", "Journey", "Provenance", "journey_id_for"]

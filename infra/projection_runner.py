@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, PersistenceError
+from eventsourcing.persistence import DataError, Notification, PersistenceError, ProgrammingError
 
 from infra.codec import entry_of
 from infra.views import MirrorView, StaleBatch
@@ -57,7 +57,12 @@ class MirrorRunner:
             reason = f"{type(e).__name__}: {e}"
             self.view.fail(f"position {position}: {reason}")
             raise ProjectionFailed(position, reason) from e
-        self.view.commit(start, notifications[-1].id, delta, touched)
+        try:
+            self.view.commit(start, notifications[-1].id, delta, touched)
+        except (DataError, ProgrammingError) as e:  # the same batch would fail the same way again
+            reason = f"{type(e).__name__} writing the view: {e}"
+            self.view.fail(f"positions {notifications[0].id}..{notifications[-1].id}: {reason}")
+            raise ProjectionFailed(int(notifications[0].id), reason) from e
         with self.caught_up:
             self.caught_up.notify_all()
         return len(notifications)

@@ -22,7 +22,7 @@ SHARED_FACTS: dict[type[Journey.Fact], tuple[str, ...]] = {
     Journey.Started: ("municipality", "team", "initial_rung"),
     Journey.LadderStepRecorded: ("to_rung",),
     Journey.WorkExitRecorded: ("kind", "hours_per_week", "contract"),
-    Journey.WorkEnded: ("reason",),  # a code, not free text
+    Journey.WorkEnded: (),  # its reason may be health: it stays inside
     Journey.SocialReconnectionRecorded: ("kind",),
     Journey.SelfRelianceAssessed: ("zrm_version",),  # scores touch health: they stay inside
     Journey.TeamChanged: ("from_team", "to_team"),

@@ -212,11 +212,11 @@ class JourneysApp(Application[UUID]):
                 touched[new.id] = new
                 return new, new.version
             existing.check_start_replay(new)
-            touched[new.id] = existing
+            touched[new.id] = _in_scope(existing, scope)
             return existing, 1
         assert item.journey_id is not None
         journey = touched.get(item.journey_id) or self._load(item.journey_id, scope, fresh=fresh)
-        touched[journey.id] = journey
+        touched[journey.id] = _in_scope(journey, scope)  # an earlier item may have moved it away
         return journey, command.apply_to(journey, item.by)
 
     def _new_journey(self, command: StartJourney, by: Provenance, scope: Scope) -> Journey:
@@ -376,6 +376,12 @@ def looks_like_bsn(value: str) -> bool:
     digits = digits.zfill(9)
     total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
     return (total - int(digits[8])) % 11 == 0
+
+
+def _in_scope(journey: Journey, scope: Scope) -> Journey:
+    if scope is not None and journey.team not in scope:
+        raise JourneyNotFound(journey.id)
+    return journey
 
 
 def _replay(journey: Journey | None, events: Iterable[Any]) -> Journey | None:

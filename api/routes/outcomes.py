@@ -25,10 +25,15 @@ from projections.suppression import MUNICIPALITY
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MAX_MONTHS = 60
 
 
 class Range:
-    """The shared query parameters: which months, N for sustained exits, and read-your-writes."""
+    """The shared query parameters: which months, and read-your-writes.
+
+    N for sustained exits is configuration, not a parameter: answers for several N side by side
+    would show small differences that suppression hides in each.
+    """
 
     def __init__(
         self,
@@ -36,14 +41,12 @@ class Range:
             str | None, Query(alias="from", pattern=MONTH, description="First month, YYYY-MM.")
         ] = None,
         to: Annotated[str | None, Query(pattern=MONTH, description="Last month, YYYY-MM.")] = None,
-        sustained_months: Annotated[int | None, Query(ge=1, le=36)] = None,
         min_position: Annotated[
             int | None, Query(ge=0, description="Wait until the figures reflect this position.")
         ] = None,
         timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
     ) -> None:
         self.first, self.last = from_, to
-        self.sustained_months = sustained_months
         self.min_position, self.timeout = min_position, timeout
 
 
@@ -128,17 +131,26 @@ def _answer(
     first = r.first or _months_before(last, 11)
     if first > last:
         raise HTTPException(422, "from must not be after to")
+    if first < "2000-01" or last > month_of(today):
+        raise HTTPException(422, f"months run from 2000-01 to this month ({month_of(today)})")
+    if _span(first, last) > MAX_MONTHS:
+        raise HTTPException(422, f"ask for at most {MAX_MONTHS} months at a time")
     s = wiring.settings
     outcomes = Outcomes(
         wiring.mirror.view,
         k=s.small_cell_k,
-        sustained_months=r.sustained_months or s.sustained_months,
+        sustained_months=s.sustained_months,
         today=today,
     )
     csv = "text/csv" in request.headers.get("accept", "")
     ask = Ask(outcomes, _viewer(caller), first, last, position, csv)
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
     return answers.get(ask.key(request.url.path), lambda: build(ask))
+
+
+def _span(first: str, last: str) -> int:
+    (y1, m1), (y2, m2) = parse_month(first), parse_month(last)
+    return (y2 - y1) * 12 + m2 - m1 + 1
 
 
 def _months_before(month: str, n: int) -> str:

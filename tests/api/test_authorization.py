@@ -107,3 +107,33 @@ def test_an_expired_token_is_refused(client: TestClient, container: Any) -> None
         "/v1/journeys/0b8a8f9e-8a43-4d6c-9a51-54b1f8f2f6a1", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 401
+
+
+def test_a_batch_cannot_reach_a_journey_that_moved_to_another_team(
+    client: TestClient, token_for: Headers
+) -> None:
+    both = token_for("caseworker", "noord", "zuid")
+    start_body = {
+        "event_id": fact("x")["event_id"],
+        "client_reference": "GEM-77",
+        "team": "noord",
+        "initial_rung": 2,
+        "effective_date": days_ago(50).isoformat(),
+    }
+    jid = client.post("/v1/journeys", json=start_body, headers=both).json()["journey_id"]
+    moved = client.post(
+        f"/v1/journeys/{jid}/events",
+        json=fact("team_change", to_team="zuid", effective_date=days_ago(10).isoformat()),
+        headers=both,
+    )
+    assert moved.status_code == 201
+    noord = token_for("caseworker", "noord")
+    batch = [
+        {"type": "start"} | start_body,  # a repeat of the start: its journey is zuid's now
+        fact("closure", journey_id=jid, reason="moved", effective_date=days_ago(5).isoformat()),
+    ]
+    response = client.post("/v1/events", json={"events": batch}, headers=noord)
+    assert response.status_code == 404
+    assert response.json()["item"] == 0
+    history = client.get(f"/v1/journeys/{jid}/history", headers=both).json()["entries"]
+    assert [e["kind"] for e in history] == ["Started", "TeamChanged"]

@@ -84,6 +84,26 @@ def journey(client: TestClient, token_for: Headers) -> str:
         (fact("void", voided_version=40, reason="typo"), 409, "voided_version"),
         (fact("void", voided_version=1, reason="typo"), 409, "voided_version"),
         (fact("team_change", to_team="noord", effective_date=days_ago(3).isoformat()), 409, "to_team"),
+        (fact("team_change", to_team="zu\u0000id", effective_date=days_ago(3).isoformat()), 422, "to_team"),
+        (
+            fact("team_change", to_team="=HYPERLINK(1)", effective_date=days_ago(3).isoformat()),
+            422,
+            "to_team",
+        ),
+        (fact("ladder_step", to_rung=True, effective_date=days_ago(3).isoformat()), 422, "to_rung"),
+        (fact("ladder_step", to_rung="3", effective_date=days_ago(3).isoformat()), 422, "to_rung"),
+        (fact("ladder_step", to_rung=3, effective_date="1999-12-31"), 422, "effective_date"),
+        (
+            fact(
+                "self_reliance_assessment",
+                zrm_version="2017",
+                scores={"finances": True},
+                effective_date=days_ago(3).isoformat(),
+            ),
+            422,
+            "scores.finances",
+        ),
+        (fact("reopening", reason="a\u0007b", effective_date=days_ago(3).isoformat()), 422, "reason"),
     ],
 )
 def test_an_invalid_fact_is_refused_with_its_field_and_nothing_is_stored(

@@ -237,7 +237,10 @@ def test_bad_ranges_are_refused(client: TestClient, token_for: Headers) -> None:
         {"from": "2026-13"},
         {"from": "26-01"},
         {"from": "2026-05", "to": "2026-01"},
-        {"sustained_months": 0},
+        {"from": "0000-01", "to": "0000-02"},
+        {"from": "1800-01"},
+        {"to": "9999-12"},
+        {"from": "2010-01", "to": "2016-01"},
     ):
         response = client.get("/v1/outcomes", params=params, headers=token_for("reporting"))
         assert response.status_code == 422, params

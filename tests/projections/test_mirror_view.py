@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.journey import Provenance
+from domain.journey import Journey, Provenance
 from infra.container import Container, build
 from infra.projection_runner import MirrorRunner, ProjectionFailed, rebuild
 from infra.settings import Settings
@@ -29,6 +29,10 @@ from tests.conftest import days_ago
 from tests.projections.oracle import oracle
 
 TEAMS = ("noord", "zuid", "centrum")
+
+
+def _by(container: Container) -> Provenance:
+    return Provenance(uuid4(), "cw", "caseworker", container.today())
 
 
 def load(container: Container, journeys: int, seed: int = 1) -> set[UUID]:
@@ -178,3 +182,30 @@ def test_a_rebuild_that_meets_a_poison_event_stops_and_leaves_the_live_view_as_i
     assert failed.value.position == position + 1
     assert counts(container.mirror.view) == before
     assert container.mirror.view.position() == position
+
+
+def test_a_fact_the_view_cannot_store_stops_the_projection_loudly(container: Container, backend: str) -> None:
+    """PostgreSQL text holds no NUL; if one slipped past validation the mirror must stop, not spin."""
+    load(container, 2)
+    good = Journey.start(
+        client_ref="p",
+        municipality="A",
+        team="noord",
+        initial_rung=2,
+        effective_date=days_ago(9),
+        by=_by(container),
+    )
+    stored = container.journeys.mapper.to_stored_event(good.collect_events()[0])
+    bad = StoredEvent(
+        stored.originator_id, 1, stored.topic, stored.state.replace(b'"noord"', b'"no\\u0000ord"')
+    )
+    container.journeys.recorder.insert_events([bad])
+    runner = MirrorRunner(container.journeys, container.mirror.view, batch_size=1000)
+    if backend == "postgres":
+        with pytest.raises(ProjectionFailed) as failed:
+            runner.catch_up()
+        assert "DataError" in failed.value.reason
+        assert container.mirror.view.failure() is not None
+    else:  # SQLite text holds a NUL; the journey is counted like any other
+        runner.catch_up()
+        assert container.mirror.view.position() == container.head_position()
