@@ -3,11 +3,10 @@
 A count between 1 and k-1 is suppressed (primary). Wherever figures add up to a total (rungs to
 active, kinds to all exits, teams to the municipality), a lone suppressed cell could be worked out
 by subtraction, so another cell of that sum is suppressed too (complementary), until no sum has
-exactly one hidden cell. Cells the viewer already knows (their own team's) are never used as a
-complement: a cell they know does not hide anything from them.
-
-The pattern is computed over the whole month (every team and the municipality, rows and columns
-alike) so that every endpoint shows the same viewer the same hidden cells.
+exactly one hidden cell, not even for someone who knows one team's figures exactly (its own
+members do). The pattern is the same for every viewer, computed over the whole month (every team
+and the municipality, rows and columns alike), so answers cannot be combined across endpoints or
+viewers to undo it; a viewer's own team is then shown exact, as they know it anyway.
 """
 
 from __future__ import annotations
@@ -92,17 +91,24 @@ def suppress(month: Mapping[str, MonthFigures], k: int, known: frozenset[str] = 
         for c in group:
             values.setdefault(c, 0)
 
-    hidden = {c for c, n in values.items() if 1 <= n < k and c[0] not in known}
+    # One pattern for every viewer, safe against what any one team knows of itself; a viewer
+    # who knows several teams gets more cells hidden on top, never fewer.
+    insiders = [frozenset(), *(frozenset({t}) for t in teams)]
+    if len(known) > 1:
+        insiders.append(known)
+    hidden = {c for c, n in values.items() if 1 <= n < k}
     changed = True
     while changed:
         changed = False
         for group in groups:
-            if sum(c in hidden for c in group) != 1:
-                continue
-            candidates = [c for c in group if c not in hidden and c[0] not in known]
-            if not candidates:
-                continue  # the rest is the viewer's own: the hidden cell reveals nothing of others
-            # The smallest non-zero cell hides least; a zero only when nothing else is left.
-            hidden.add(min(candidates, key=lambda c: (values[c] == 0, values[c], c)))
-            changed = True
-    return hidden
+            for insider in insiders:
+                unknown = [c for c in group if c[0] not in insider]
+                if sum(c in hidden for c in unknown) != 1:
+                    continue
+                candidates = [c for c in unknown if c not in hidden]
+                if not candidates:
+                    continue  # all else is the insider's own: the hidden cell tells them nothing new
+                # The smallest non-zero cell hides least; a zero only when nothing else is left.
+                hidden.add(min(candidates, key=lambda c: (values[c] == 0, values[c], c)))
+                changed = True
+    return {c for c in hidden if c[0] not in known}  # the viewer's own figures are shown exact
