@@ -44,8 +44,8 @@ class MirrorRunner:
 
     def step(self) -> int:
         """Project one batch; return how many events it held (0 when caught up)."""
-        start = self.view.position()
-        notifications = self.app.recorder.select_notifications(start + 1, self.batch_size)
+        start = self.view.mark()
+        notifications = self.app.recorder.select_notifications(start[0] + 1, self.batch_size)
         if not notifications:
             return 0
         try:
@@ -143,26 +143,34 @@ def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000) -> int:
     done = 0
     journey: UUID | None = None
     fold = mirror.JourneyFold()
+    first = 0  # the position of the journey's first event, to name it if it cannot be folded
+
+    def finish() -> None:
+        try:
+            counts.update(fold.refold())
+        except Exception as e:
+            fresh.drop()
+            raise ProjectionFailed(first, f"{type(e).__name__}: {e}") from e
+        assert journey is not None
+        folds[journey] = fold
+
     for journey_id, version, topic, state, position in fresh.log_by_journey(head, page):
         if journey_id != journey:
             if journey is not None:
-                counts.update(fold.refold())
-                folds[journey] = fold
+                finish()
                 if len(folds) >= page:
                     fresh.put_folds(folds)
                     folds = {}
-            journey, fold = journey_id, mirror.JourneyFold()
+            journey, fold, first = journey_id, mirror.JourneyFold(), position
         try:
             fold.add(entry_of(topic, version, state))
         except Exception as e:
-            reason = f"{type(e).__name__}: {e}"
             fresh.drop()
-            raise ProjectionFailed(position, reason) from e
+            raise ProjectionFailed(position, f"{type(e).__name__}: {e}") from e
         done += 1
     if journey is not None:
-        counts.update(fold.refold())
-        folds[journey] = fold
+        finish()
     fresh.put_folds(folds)
-    fresh.commit(0, head, +counts, {})
+    fresh.commit(fresh.mark(), head, +counts, {})
     fresh.swap_into(live)
     return done

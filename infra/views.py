@@ -64,7 +64,8 @@ class MirrorView:
         with self._transaction() as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.tracking} "
-                "(name TEXT PRIMARY KEY, position BIGINT NOT NULL, failure TEXT)"
+                "(name TEXT PRIMARY KEY, position BIGINT NOT NULL, failure TEXT, "
+                "generation BIGINT NOT NULL DEFAULT 0)"
             )
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.counts} (team TEXT NOT NULL, month TEXT NOT NULL, "
@@ -83,6 +84,17 @@ class MirrorView:
             )
 
     # --- the write side of the view ---------------------------------------------------------
+
+    def mark(self) -> tuple[int, int]:
+        """Where the view stands: its position, and its generation (a rebuild's swap bumps it)."""
+        with self._transaction() as c:
+            c.execute(
+                self._q(f"SELECT position, generation FROM {self.tracking} WHERE name = ?"), (self.name,)
+            )
+            row = c.fetchone()
+        if isinstance(row, dict):
+            return int(row["position"]), int(row["generation"])
+        return int(row[0]), int(row[1])
 
     def position(self) -> int:
         return self._tracking()[0]
@@ -117,13 +129,26 @@ class MirrorView:
                     found[UUID(jid)] = JourneyFold.load(orjson.loads(state))
         return found
 
-    def commit(self, start: int, end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]) -> None:
-        """Apply a batch's changes and move the position from `start` to `end`, atomically."""
+    def commit(
+        self, start: tuple[int, int], end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]
+    ) -> None:
+        """Apply a batch's changes and move the position from `start` to `end`, atomically.
+
+        `start` is the mark the batch was read at; if the view has moved since (another runner,
+        or a rebuild swapped in new tables), nothing is written.
+        """
         lock = " FOR UPDATE" if self.pg else ""
         with self._transaction() as c:
-            c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?{lock}"), (self.name,))
+            c.execute(
+                self._q(f"SELECT position, generation FROM {self.tracking} WHERE name = ?{lock}"),
+                (self.name,),
+            )
             row = c.fetchone()
-            current = int(row["position"] if isinstance(row, dict) else row[0])
+            current = (
+                (int(row["position"]), int(row["generation"]))
+                if isinstance(row, dict)
+                else (int(row[0]), int(row[1]))
+            )
             if current != start:
                 raise StaleBatch(f"{self.name} is at {current}, this batch started at {start}")
             if delta:
@@ -251,7 +276,9 @@ class MirrorView:
                 bare = theirs.split(".")[-1]
                 c.execute(f"ALTER TABLE {mine} RENAME TO {bare}")
             c.execute(
-                self._q(f"UPDATE {self.tracking} SET position = ?, failure = NULL WHERE name = ?"),
+                self._q(
+                    f"UPDATE {self.tracking} SET position = ?, failure = NULL, generation = generation + 1 WHERE name = ?"
+                ),
                 (position, live.name),
             )
             c.execute(self._q(f"DELETE FROM {self.tracking} WHERE name = ?"), (self.name,))

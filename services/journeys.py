@@ -307,7 +307,7 @@ class JourneysApp(Application[UUID]):
             known_at = _aware(known_at)
             if known_at is None:
                 return copy.deepcopy(journey)
-        versions = [e.originator_version for e in self._facts(journey_id) if e.timestamp <= known_at]
+        versions = [e.originator_version for e in _known_by(self._facts(journey_id), known_at)]
         if not versions:
             raise JourneyNotFound(journey_id)
         then: Journey = self.repository.get(journey_id, version=versions[-1], projector_func=_replay)
@@ -334,7 +334,9 @@ class JourneysApp(Application[UUID]):
         with self._locked([journey_id]):
             self._current(journey_id, scope)
         known_at = _aware(known_at)
-        events = [e for e in self._facts(journey_id) if known_at is None or e.timestamp <= known_at]
+        events = self._facts(journey_id)
+        if known_at is not None:
+            events = _known_by(events, known_at)
         voided_by = {
             e.voided_version: e.originator_version for e in events if isinstance(e, Journey.EntryVoided)
         }
@@ -376,6 +378,20 @@ def looks_like_bsn(value: str) -> bool:
     digits = digits.zfill(9)
     total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
     return (total - int(digits[8])) % 11 == 0
+
+
+def _known_by(events: list[Journey.Fact], moment: datetime) -> list[Journey.Fact]:
+    """The events known at a moment: the longest run from the start recorded by then.
+
+    Recorded times come from the processes that wrote them; a run, not a filter, keeps the answer a
+    journey that existed (versions 1..n) even if two processes' clocks disagree.
+    """
+    known = []
+    for event in events:
+        if event.timestamp > moment:
+            break
+        known.append(event)
+    return known
 
 
 def _in_scope(journey: Journey, scope: Scope) -> Journey:
