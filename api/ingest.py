@@ -12,6 +12,7 @@ without it. Any other failure propagates, so the consumer retries the batch.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
@@ -61,17 +62,24 @@ class Ingest:
                 pending.append((index, decode(message, today)))
             except ValidationError as error:
                 verdicts[index] = Verdict("dead_lettered", invalid(error))
-        while pending:
-            try:
-                written = self.journeys.record_batch([item for _, item in pending])
-            except BatchItemError as failed:
-                # Nothing of the batch was stored: drop the item at fault and store the rest.
-                index, _ = pending.pop(failed.index)
-                verdicts[index] = Verdict("dead_lettered", refused(failed.error))
+        # Nothing of a failed batch is stored. The items before the one at fault were all judged
+        # good, so they are stored as one batch next, then the items after it: each bad message
+        # costs one more pass over its own segment, not over the whole poll.
+        segments: deque[list[tuple[int, BatchItem]]] = deque([pending])
+        while segments:
+            segment = segments.popleft()
+            if not segment:
                 continue
-            for (index, _), w in zip(pending, written, strict=True):
+            try:
+                written = self.journeys.record_batch([item for _, item in segment])
+            except BatchItemError as failed:
+                index, _ = segment[failed.index]
+                verdicts[index] = Verdict("dead_lettered", refused(failed.error))
+                segments.appendleft(segment[failed.index + 1 :])
+                segments.appendleft(segment[: failed.index])
+                continue
+            for (index, _), w in zip(segment, written, strict=True):
                 verdicts[index] = Verdict("duplicate" if w.duplicate else "stored")
-            break
         return [verdicts[i] for i in range(len(messages))]
 
 
