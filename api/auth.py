@@ -16,6 +16,8 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from projections.queries import Viewer
+
 ROLES = ("caseworker", "teamlead", "reporting", "auditor", "admin")
 PUBLIC = "public"
 
@@ -46,6 +48,15 @@ class Principal:
     def scope(self) -> frozenset[str] | None:
         """The teams whose journeys this caller may touch; None means all (auditors)."""
         return None if self.role == "auditor" else self.teams
+
+
+def outcome_viewer(principal: Principal) -> Viewer:
+    """Whose figures a caller sees exactly: auditors all, a team's members their own, others none."""
+    if principal.role == "auditor":
+        return Viewer(sees_all_exact=True)
+    if principal.role in ("caseworker", "teamlead"):
+        return Viewer(exact_teams=principal.teams)
+    return Viewer()
 
 
 def needs(permission: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
-from api.auth import Caller, Principal, needs
+from api.auth import Caller, Principal, needs, outcome_viewer
 from api.deps import Wiring
 from api.outcome_schemas import FlowsOut, MonthOut, MunicipalityOutcomesOut, TeamOutcomesOut, as_csv
 from infra.container import Container
@@ -114,14 +114,6 @@ class Answers:
         return Response(found[0], media_type=found[1])
 
 
-def _viewer(caller: Principal) -> Viewer:
-    if caller.role == "auditor":
-        return Viewer(sees_all_exact=True)
-    if caller.role in ("caseworker", "teamlead"):
-        return Viewer(exact_teams=caller.teams)
-    return Viewer()
-
-
 def _answer(
     request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
 ) -> Response:
@@ -143,7 +135,7 @@ def _answer(
         today=today,
     )
     csv = "text/csv" in request.headers.get("accept", "")
-    ask = Ask(outcomes, _viewer(caller), first, last, position, csv)
+    ask = Ask(outcomes, outcome_viewer(caller), first, last, position, csv)
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
     return answers.get(ask.key(request.url.path), lambda: build(ask))
 
