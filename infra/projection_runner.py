@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import DataError, Notification, PersistenceError, ProgrammingError
+from eventsourcing.persistence import DataError, Notification, PersistenceError
 
 from infra.codec import entry_of
 from infra.views import MirrorView, StaleBatch
@@ -48,24 +48,34 @@ class MirrorRunner:
         notifications = self.app.recorder.select_notifications(start[0] + 1, self.batch_size)
         if not notifications:
             return 0
+        # Decoding and folding are pure: a failure there is the event's, and will not go away.
+        # Reading and writing the view are I/O: their failures are retried (in `run`).
         try:
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
-            stored = self.view.load(e.originator_id for e in events)
+        except Exception as e:
+            raise self._poisoned(notifications, e) from e
+        stored = self.view.load(e.originator_id for e in events)
+        try:
             delta, touched = mirror.process(events, stored)
         except Exception as e:
-            position = _first_bad(self.app, self.view, notifications)
-            reason = f"{type(e).__name__}: {e}"
-            self.view.fail(f"position {position}: {reason}")
-            raise ProjectionFailed(position, reason) from e
+            if self.view.mark() != start:  # a rebuild swapped the tables under this batch: read again
+                raise StaleBatch(f"{self.view.name} moved while this batch was read") from e
+            raise self._poisoned(notifications, e) from e
         try:
             self.view.commit(start, notifications[-1].id, delta, touched)
-        except (DataError, ProgrammingError) as e:  # the same batch would fail the same way again
+        except DataError as e:  # a value the view cannot hold: the same batch would fail again
             reason = f"{type(e).__name__} writing the view: {e}"
             self.view.fail(f"positions {notifications[0].id}..{notifications[-1].id}: {reason}")
             raise ProjectionFailed(int(notifications[0].id), reason) from e
         with self.caught_up:
             self.caught_up.notify_all()
         return len(notifications)
+
+    def _poisoned(self, notifications: Sequence[Notification], error: Exception) -> ProjectionFailed:
+        position = _first_bad(self.app, self.view, notifications)
+        reason = f"{type(error).__name__}: {error}"
+        self.view.fail(f"position {position}: {reason}")
+        return ProjectionFailed(position, reason)
 
     def catch_up(self) -> int:
         """Project until nothing is left; return how many events that took."""

@@ -209,3 +209,31 @@ def test_a_fact_the_view_cannot_store_stops_the_projection_loudly(container: Con
     else:  # SQLite text holds a NUL; the journey is counted like any other
         runner.catch_up()
         assert container.mirror.view.position() == container.head_position()
+
+
+def test_a_rebuild_while_the_live_runner_projects_new_writes_ends_equal_to_a_clean_fold(
+    container: Container,
+) -> None:
+    load(container, 30)
+    container.mirror.catch_up()
+    container.start_projections()  # the live runner, as in the embedded service
+    stop = threading.Event()
+
+    def write() -> None:
+        seed = 500
+        while not stop.is_set():
+            load(container, 3, seed=seed)
+            seed += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(3):
+            rebuild(container.journeys, container.mirror.view, page=40)
+    finally:
+        stop.set()
+        writer.join()
+    assert container.await_position(container.head_position(), 30) == container.head_position()
+    clean = MirrorView(container.journeys.recorder, name="clean")
+    MirrorRunner(container.journeys, clean, batch_size=1000).catch_up()
+    assert counts(container.mirror.view) == counts(clean)
