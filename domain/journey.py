@@ -7,6 +7,7 @@ timeline with the new fact in place, so a backdated fact is held to the same rul
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import date
 from enum import Enum
@@ -47,7 +48,8 @@ from domain.vocabulary import (
 
 _JOURNEY_NS = uuid5(NAMESPACE_URL, "urn:traject:journey")
 MAX_HOURS_PER_WEEK = 80
-EARLIEST_DATE = date(2000, 1, 1)  # no journey this service records is older; earlier dates are typos
+EARLIEST_DATE = date(2000, 1, 1)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # no journey this service records is older; earlier dates are typos
 E = TypeVar("E", bound=Enum)
 
 
@@ -402,7 +404,7 @@ def _require_rung(value: int, field: str) -> None:
 def _require_text(value: str, field: str) -> None:
     if not value or not value.strip():
         raise InvalidValueError(f"{field} must not be empty", field)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidValueError(f"{field} must not hold control characters", field)
 
 

@@ -1,0 +1,52 @@
+"""The web framework's ceiling: a trivial plain-def FastAPI route, served as `traject serve` serves.
+
+Run as its own process: `python -m bench.ceiling PORT`. The uvicorn call mirrors api/cli.py `_serve`
+(same server, same log level, and the access log on or off as TRAJECT_ACCESS_LOG says, as the
+service's Settings read it); keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from bench.core import Ctx, Run, Sample
+from bench.http import free_port, server, wrk
+
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@app.get("/ping")
+def ping() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@contextmanager
+def web(ctx: Ctx) -> Iterator[Run]:
+    """The WEB row: wrk against the trivial route, `ctx.connections` keep-alive connections."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "bench.ceiling", str(port)]
+    with server(ctx, cmd, dict(os.environ), f"{url}/ping"):
+        ctx.notes["connections"] = ctx.connections
+
+        def run() -> Sample:
+            return wrk(ctx, f"{url}/ping", ["get", "/ping"])
+
+        yield run
+
+
+def main() -> None:
+    from infra.settings import Settings
+
+    access_log = Settings().access_log
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info", access_log=access_log)
+
+
+if __name__ == "__main__":
+    main()
