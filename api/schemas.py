@@ -248,12 +248,7 @@ class WrittenOut(BaseModel):
 
     @classmethod
     def of(cls, w: Written) -> WrittenOut:
-        return cls(
-            journey_id=w.journey_id,
-            version=w.version,
-            position=w.position,
-            duplicate=w.duplicate,
-        )
+        return cls.model_validate(w, from_attributes=True)
 
 
 class BatchOut(BaseModel):
@@ -352,20 +347,7 @@ class HistoryEntryOut(BaseModel):
 
     @classmethod
     def of(cls, e: HistoryEntry) -> HistoryEntryOut:
-        return cls(
-            version=e.version,
-            kind=e.kind,
-            effective_date=e.effective_date,
-            recorded_at=e.recorded_at,
-            event_id=e.event_id,
-            actor_id=e.actor_id,
-            actor_role=e.actor_role,
-            source=e.source,
-            channel=e.channel,
-            correlation_id=e.correlation_id,
-            facts=e.facts,
-            voided_by=e.voided_by,
-        )
+        return cls.model_validate(e, from_attributes=True)
 
 
 class HistoryOut(BaseModel):

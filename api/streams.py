@@ -96,15 +96,7 @@ class FeedItemOut(BaseModel):
 
     @classmethod
     def of(cls, item: FeedItem) -> FeedItemOut:
-        return cls(
-            position=item.position,
-            journey_id=item.journey_id,
-            version=item.version,
-            type=item.type,
-            effective_date=item.effective_date,
-            recorded_at=item.recorded_at,
-            facts=dict(item.facts),
-        )
+        return cls.model_validate(item, from_attributes=True)
 
 
 class FeedOut(BaseModel):
