@@ -117,12 +117,7 @@ def server(ctx: Ctx, cmd: Sequence[str], env: dict[str, str], ready_url: str) ->
             if peak is not None:
                 ctx.notes["server_peak_rss_mb"] = round(peak, 1)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     report_profile(profile, "the server process")
 
 
@@ -196,3 +191,13 @@ def wrk(
             "units": float(good),
         },
     )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a child process to end; kill it if it has not within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

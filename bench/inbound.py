@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import Ctx, Run, Sample
-from bench.http import profile_from_here, profiled, report_profile
+from bench.http import profile_from_here, profiled, report_profile, stop
 from bench.project import container, server_env, settings
 from domain.journey import journey_id_for
 from services.caseload import caseload
@@ -220,12 +220,7 @@ def k1(ctx: Ctx) -> Iterator[Run]:
                 yield run
             finally:
                 producer.close(timeout=10)
-                consumer.terminate()
-                try:
-                    consumer.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    consumer.kill()
-                    consumer.wait()
+                stop(consumer)
                 report_profile(profile, "the consumer process")
 
 
