@@ -9,7 +9,7 @@ a closure takes effect at the end of its day, so a fact about that same day stil
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -60,6 +60,13 @@ class Timeline:
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._entries: list[Entry] = sorted(entries, key=lambda e: e.key)
         self._keys = [e.key for e in self._entries]
+
+    @classmethod
+    def replayed(cls, entries: Sequence[Entry]) -> Timeline:
+        """The timeline a journey's entries leave behind: what applying its events one by one
+        gives (voids, and the entries they void, left out), sorted once instead of inserted one by one."""
+        voided = {e.facts["voided_version"] for e in entries if e.kind == VOIDED}
+        return cls(e for e in entries if e.kind != VOIDED and e.version not in voided)
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from contextlib import suppress
 from datetime import date
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from domain.errors import JourneyError
 from domain.journey import Journey
-from domain.timeline import CLOSED, REOPENED, STEP, TEAM_CHANGED
+from domain.timeline import CLOSED, REOPENED, STEP, TEAM_CHANGED, Timeline
 from tests.domain.factories import by, day, started
 
 TEAMS = ("noord", "zuid", "centrum")
@@ -135,3 +136,27 @@ def test_a_deep_copy_of_a_journey_is_equal_to_it() -> None:
     journey = started()
     journey.record_step(3, day(5), by())
     assert snapshot(copy.deepcopy(journey)) == snapshot(journey)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operation, min_size=1, max_size=60), st.integers(0, 60))
+def test_the_timeline_replayed_from_entries_is_the_aggregates_own(
+    ops: list[tuple[str, int, Any]], cut: int
+) -> None:
+    """The audit path builds a timeline from entries in one go; for every history, and every prefix
+    of it (what was known at some moment), it is the one the aggregate builds event by event."""
+    journey = started(rung=2, team="noord")
+    history: list[tuple[Any, ...]] = []
+    for op in ops:
+        with suppress(JourneyError):
+            apply(journey, op, history)
+    events = journey.collect_events()
+    known = events[: max(1, cut % (len(events) + 1))]
+    then: Journey | None = None
+    for event in known:
+        then = event.mutate(then)  # type: ignore[arg-type]
+    assert then is not None
+    fast = Timeline.replayed([e.entry() for e in known])  # type: ignore[attr-defined]
+    assert list(fast) == list(then.timeline)
+    for offset in range(-1, 202, 13):
+        assert fast.state_on(day(offset)) == then.timeline.state_on(day(offset))

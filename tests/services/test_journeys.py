@@ -15,6 +15,7 @@ from infra.container import Container, build
 from infra.settings import Settings
 from services.commands import (
     BatchItem,
+    ChangeTeam,
     CloseJourney,
     FactCommand,
     RecordReconnection,
@@ -280,3 +281,34 @@ def test_a_process_whose_cached_journey_is_behind_judges_again_on_the_current_on
     assert a.journeys.state(jid, days_ago(0)).state.rung == 4  # and a reads what b wrote
     a.close()
     b.close()
+
+
+def test_an_audit_state_as_known_at_each_moment_is_the_replayed_journeys(container: Container) -> None:
+    """The audit path decodes entries straight into a timeline; at every moment of a history with a
+    void, a team change and a closure it says what replaying the aggregate says."""
+    jid = start(container)
+    moments = [datetime.now(UTC)]
+    for command in (
+        RecordStep(3, days_ago(50)),
+        RecordStep(4, days_ago(40)),
+        VoidEntry(2, "wrong rung"),
+        ChangeTeam("zuid", days_ago(30)),
+        CloseJourney("moved", days_ago(10)),
+    ):
+        container.journeys.record(jid, command, by(container))
+        moments.append(datetime.now(UTC))
+    for moment in moments:
+        for on in (days_ago(99), days_ago(45), days_ago(35), days_ago(20), days_ago(1)):
+            then = container.journeys.journey(jid, known_at=moment)
+            view = container.journeys.state(jid, on, known_at=moment)
+            assert (view.version, view.start_date, view.municipality) == (
+                then.version,
+                then.start_date,
+                then.municipality,
+            )
+            assert view.state == then.timeline.state_on(on)
+    assert container.journeys.state(jid, days_ago(1), known_at=moments[-1]).state.is_open is False
+    with pytest.raises(JourneyNotFound):
+        container.journeys.state(jid, days_ago(1), known_at=datetime(2001, 1, 1, tzinfo=UTC))
+    with pytest.raises(JourneyNotFound):  # another team's caller: as if it did not exist
+        container.journeys.state(jid, days_ago(1), scope=frozenset({"noord"}), known_at=moments[-1])
