@@ -75,7 +75,7 @@ class Timeline:
         return len(self._entries)
 
     def with_entry(self, entry: Entry) -> Timeline:
-        copy = Timeline()
+        copy = Timeline.__new__(Timeline)
         i = bisect.bisect(self._keys, entry.key)
         copy._entries = [*self._entries[:i], entry, *self._entries[i:]]
         copy._keys = [*self._keys[:i], entry.key, *self._keys[i:]]

@@ -95,9 +95,9 @@ class LockingFunctionRecorder(PostgresApplicationRecorder):
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
         )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._append, params, prepare=True)
-            ids = [int(row["traject_append_" + self.datastore.originator_id_type]) for row in curs.fetchall()]
+            ids = [row[0] for row in curs.fetchall()]
         if len(ids) != len(stored_events):  # pragma: no cover - the function inserts all or raises
             msg = f"stored {len(ids)} of {len(stored_events)} events"
             raise IntegrityError(msg)
