@@ -13,15 +13,17 @@ array of a composite type, which both sides parse as text, field by field.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg import Connection, Cursor
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 
 class LockingFunctionRecorder(PostgresApplicationRecorder):
@@ -89,16 +91,56 @@ class LockingFunctionRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        params = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(self._append, params, prepare=True)
+            curs.execute(self._append, _columns(stored_events), prepare=True)
             ids = [row[0] for row in curs.fetchall()]
-        if len(ids) != len(stored_events):  # pragma: no cover - the function inserts all or raises
-            msg = f"stored {len(ids)} of {len(stored_events)} events"
-            raise IntegrityError(msg)
+        _check_count(len(ids), len(stored_events))
         return ids
+
+    @contextmanager
+    def insert_stream(self) -> Iterator[InsertStream]:
+        """One transaction fed in chunks: each chunk's insert starts on the server as it is sent
+        (pipeline mode), while the caller prepares the next. Commits when the block ends without
+        an error (then `positions` holds every position, in order); rolls back on one."""
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline(), conn.transaction():
+                stream = InsertStream(conn, self._append)
+                yield stream
+            stream.collect()
+
+
+class InsertStream:
+    """The open transaction of `insert_stream`: `send` chunks of events; positions after commit."""
+
+    def __init__(self, conn: Connection[Any], statement: Composed) -> None:
+        self._conn = conn
+        self._statement = statement
+        self._cursors: list[Cursor[tuple[Any, ...]]] = []
+        self._sent = 0
+        self.positions: list[int] = []
+
+    def send(self, stored_events: Sequence[StoredEvent]) -> None:
+        if stored_events:
+            cursor = self._conn.cursor(row_factory=tuple_row)
+            cursor.execute(self._statement, _columns(stored_events), prepare=True)
+            self._cursors.append(cursor)
+            self._sent += len(stored_events)
+
+    def collect(self) -> None:
+        self.positions = [row[0] for cursor in self._cursors for row in cursor.fetchall()]
+        _check_count(len(self.positions), self._sent)
+
+
+def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [e.state for e in stored_events],
+    )
+
+
+def _check_count(stored: int, sent: int) -> None:
+    if stored != sent:  # pragma: no cover - the function inserts all or raises
+        msg = f"stored {stored} of {sent} events"
+        raise IntegrityError(msg)

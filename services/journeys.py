@@ -62,6 +62,7 @@ class BatchItemError(Exception):
 
 # Refusals that a journey behind the store could give wrongly; checked again on a fresh one.
 _STATE_DEPENDENT = (Conflict, JourneyNotFound)
+STREAM_CHUNK = 128  # a batch of at least two chunks goes to a recorder that can stream, chunk by chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +183,23 @@ class JourneysApp(Application[UUID]):
         touched: dict[UUID, Journey] = {}
         results: list[tuple[UUID, int, bool]] = []
         events: list[Journey.Event] = []  # in item order, so positions follow the batch
-        for index, item in enumerate(items):
-            try:
-                journey, version = self._act(item, touched, scope, fresh=fresh)
-            except (JourneyError, JourneyNotFound, OutOfScope) as error:
-                raise BatchItemError(index, error) from error
-            new = journey.collect_events()
-            events.extend(new)  # type: ignore[arg-type]
-            results.append((journey.id, version, not new))
-        positions = self._group_commit(events) if events else []
+        stream = getattr(self.recorder, "insert_stream", None)
+        if stream is not None and len(items) >= 2 * STREAM_CHUNK:
+            # A big batch: each chunk is sent as soon as it is decided, so the database stores one
+            # while the next is decided; one transaction still holds them all.
+            with stream() as open_transaction:
+                for first in range(0, len(items), STREAM_CHUNK):
+                    chunk = self._decide(
+                        items, first, first + STREAM_CHUNK, touched, results, scope=scope, fresh=fresh
+                    )
+                    open_transaction.send([self.mapper.to_stored_event(e) for e in chunk])
+                    events.extend(chunk)
+            positions: list[int] = open_transaction.positions
+            if positions and self.on_recorded is not None:
+                self.on_recorded(positions[-1])
+        else:
+            events = self._decide(items, 0, len(items), touched, results, scope=scope, fresh=fresh)
+            positions = self._group_commit(events) if events else []
         for journey in touched.values():
             self._cache(journey)
         stored = {(e.originator_id, e.originator_version): p for e, p in zip(events, positions, strict=True)}
@@ -198,6 +207,29 @@ class JourneysApp(Application[UUID]):
             Written(jid, version, stored.get((jid, version)) or self._position(jid, version), dup)
             for jid, version, dup in results
         ]
+
+    def _decide(
+        self,
+        items: Sequence[BatchItem],
+        first: int,
+        end: int,
+        touched: dict[UUID, Journey],
+        results: list[tuple[UUID, int, bool]],
+        *,
+        scope: Scope,
+        fresh: bool,
+    ) -> list[Journey.Event]:
+        """Act out items[first:end] on their journeys; answer the new events, in item order."""
+        events: list[Journey.Event] = []
+        for index in range(first, min(end, len(items))):
+            try:
+                journey, version = self._act(items[index], touched, scope, fresh=fresh)
+            except (JourneyError, JourneyNotFound, OutOfScope) as error:
+                raise BatchItemError(index, error) from error
+            new = journey.collect_events()
+            events.extend(new)  # type: ignore[arg-type]
+            results.append((journey.id, version, not new))
+        return events
 
     def _act(
         self, item: BatchItem, touched: dict[UUID, Journey], scope: Scope, *, fresh: bool

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.errors import IdempotencyConflict, InvalidRungError, InvalidValueError
-from domain.journey import Journey, Provenance
+from domain.journey import Journey, Provenance, journey_id_for
 from infra.container import Container, build
 from infra.settings import Settings
 from services.commands import (
@@ -24,7 +24,13 @@ from services.commands import (
     StartJourney,
     VoidEntry,
 )
-from services.journeys import BatchItemError, ConcurrencyConflict, JourneyNotFound, OutOfScope
+from services.journeys import (
+    STREAM_CHUNK,
+    BatchItemError,
+    ConcurrencyConflict,
+    JourneyNotFound,
+    OutOfScope,
+)
 from tests.conftest import days_ago
 
 
@@ -312,3 +318,62 @@ def test_an_audit_state_as_known_at_each_moment_is_the_replayed_journeys(contain
         container.journeys.state(jid, days_ago(1), known_at=datetime(2001, 1, 1, tzinfo=UTC))
     with pytest.raises(JourneyNotFound):  # another team's caller: as if it did not exist
         container.journeys.state(jid, days_ago(1), scope=frozenset({"noord"}), known_at=moments[-1])
+
+
+def big_batch(container: Container, journeys: int, steps: int) -> list[BatchItem]:
+    """Starts and steps for many journeys: more than two chunks, so PostgreSQL streams it."""
+    items = []
+    for n in range(journeys):
+        start_by = by(container)
+        jid = journey_id_for(start_by.event_id)
+        items.append(BatchItem(StartJourney(f"BIG-{n}", "noord", 2, days_ago(300)), start_by))
+        items.extend(
+            BatchItem(RecordStep(1 + (n + k) % 6, days_ago(290 - k)), by(container), jid)
+            for k in range(steps)
+        )
+    assert len(items) > 2 * STREAM_CHUNK
+    return items
+
+
+def test_a_big_batch_is_stored_in_item_order_with_gapless_positions(container: Container) -> None:
+    before = head(container)
+    items = big_batch(container, 60, 9)
+    written = container.journeys.record_batch(items)
+    assert [w.position for w in written] == list(range(before + 1, before + len(items) + 1))
+    assert head(container) == before + len(items)
+    assert container.journeys.journey(written[-1].journey_id).version == 10
+    again = container.journeys.record_batch(items)  # a retried batch: every item a repeat
+    assert [(w.position, w.duplicate) for w in again] == [(w.position, True) for w in written]
+    assert head(container) == before + len(items)
+
+
+def test_a_big_batch_refused_in_its_last_chunk_stores_nothing(container: Container) -> None:
+    before = head(container)
+    items = big_batch(container, 60, 9)
+    items.append(BatchItem(RecordStep(9, days_ago(1)), by(container), items[-1].journey_id))
+    with pytest.raises(BatchItemError) as raised:
+        container.journeys.record_batch(items)
+    assert raised.value.index == len(items) - 1
+    assert head(container) == before
+    assert container.journeys.record_batch(items[:-1])[-1].version == 10  # nothing half-written
+
+
+def test_a_big_batch_that_loses_a_race_is_decided_again_after_the_winner(
+    make_settings: Callable[..., Settings],
+) -> None:
+    ours, theirs = build(make_settings()), build(make_settings())
+    jid = start(ours)
+    ours.journeys.journey(jid)  # cached by us ...
+    theirs.journeys.record(jid, RecordReconnection("club", days_ago(30)), by(theirs))  # ... then moved on
+    items = big_batch(ours, 40, 9)
+    items.insert(100, BatchItem(RecordStep(4, days_ago(10)), by(ours), jid))
+    written = ours.journeys.record_batch(items)
+    assert written[100].version == 3  # after their entry, not over it
+    assert [e.kind for e in ours.journeys.history(jid)][-2:] == [
+        "SocialReconnectionRecorded",
+        "LadderStepRecorded",
+    ]
+    positions = [w.position for w in written]
+    assert positions == sorted(positions)
+    ours.close()
+    theirs.close()
