@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from infra import kafka_clients
@@ -28,7 +27,12 @@ log = logging.getLogger("traject.kafka.inbound")
 
 Outcome = Literal["stored", "duplicate", "dead_lettered"]
 OUTCOMES: tuple[Outcome, ...] = ("stored", "duplicate", "dead_lettered")
-COUNTERS = ("inbound_consumed_total", *(f"inbound_{o}_total" for o in OUTCOMES), "inbound_retries_total")
+COUNTERS = (
+    "inbound_consumed_total",
+    *(f"inbound_{o}_total" for o in OUTCOMES),
+    "inbound_retries_total",
+    "inbound_commit_failures_total",
+)
 FLUSH_TIMEOUT_S = 60
 
 
@@ -80,6 +84,7 @@ class InboundConsumer:
         self.handler = handler
         self.counters = counters or Counters(COUNTERS)
         self._consumer = kafka_clients.consumer(settings)
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         self._producer = kafka_clients.producer(settings, "dead-letter")
         # Know the topic's partitions before the first join, so that the join does not start
         # without them and need a second one (see _recover_lost_join).
@@ -122,12 +127,11 @@ class InboundConsumer:
             # Counted before the commit: a batch redelivered after a lost commit is counted again
             # (as duplicates), so the counts may exceed the offsets but never fall short of them.
             self._count(verdicts)
-            self._consumer.commit(_next_offsets(messages))
-        except CommitFailedError:
-            # The group moved on without us: whoever owns these partitions now resumes from the
-            # last commit, and what this batch stored comes back as duplicates.
-            log.warning("commit refused after a rebalance; %d messages will be redelivered", len(messages))
-            self._rewind(messages)
+            # Asynchronous: the next poll goes out while the broker records the offsets. A commit
+            # that fails only redelivers what is already stored (as duplicates); a later commit
+            # covers an earlier one, and `close` commits the last offsets and waits.
+            self._uncommitted = _next_offsets(messages)
+            self._consumer.commit_async(self._uncommitted, callback=self._committed)
         except Exception:
             self._rewind(messages)
             raise
@@ -138,9 +142,22 @@ class InboundConsumer:
         for outcome in OUTCOMES:
             self.counters.add(f"inbound_{outcome}_total", sum(v.outcome == outcome for v in verdicts))
 
+    def _committed(self, offsets: Mapping[TopicPartition, OffsetAndMetadata], result: Any) -> None:
+        # A commit refused after a rebalance lands here too: the group moved on without us, and
+        # whoever owns these partitions now resumes from the last commit (duplicates, no loss).
+        if isinstance(result, Exception):
+            self.counters.add("inbound_commit_failures_total")
+            log.warning("offset commit failed (%s); those messages may come again, as duplicates", result)
+
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
-        self._producer.close(timeout=10)
+        try:
+            if self._uncommitted:
+                self._consumer.commit(self._uncommitted)
+        except Exception as e:  # noqa: BLE001 - at least once: the next owner starts a little earlier
+            log.warning("last offset commit failed on close (%s)", e)
+        finally:
+            self._consumer.close(autocommit=False)
+            self._producer.close(timeout=10)
 
     def _dead_letter(self, messages: Sequence[Message], verdicts: Sequence[Verdict]) -> None:
         now = datetime.now(UTC)

@@ -210,3 +210,32 @@ def test_the_dead_letter_record_keeps_a_key_less_message_as_it_was(
     assert (letter.key, base64.b64decode(letter.original)) == (None, raw)
     assert (letter.reason.status, letter.reason.field) == (422, "actor_role")
     container.close()
+
+
+def test_offsets_are_committed_after_storing_and_a_restarted_consumer_resumes_after_them(
+    kafka_settings: Make, kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    """Commits are asynchronous (the next poll goes out meanwhile); closing commits the last ones
+    and waits, so the next consumer of the group starts after everything stored, and repeats nothing."""
+    settings = kafka_settings(kafka_inbound_topic=new_topic("in"))
+    container = build(settings)
+    first = [journey_messages(f"GEM-A{n}", steps=2) for n in range(5)]
+    produce(
+        kafka_bootstrap, settings.kafka_inbound_topic, [(str(j).encode(), m) for j, ms in first for m in ms]
+    )
+    with consuming(settings, container) as consumer:
+        drain(consumer, 15)
+    with consuming(settings, container) as consumer:  # a new member of the same group
+        assert committed(consumer, settings.kafka_inbound_topic) == 15
+        second = [journey_messages(f"GEM-B{n}", steps=2) for n in range(3)]
+        produce(
+            kafka_bootstrap,
+            settings.kafka_inbound_topic,
+            [(str(j).encode(), m) for j, ms in second for m in ms],
+        )
+        drain(consumer, 9)
+        counts = consumer.counters.snapshot()
+    assert (counts["inbound_stored_total"], counts["inbound_duplicate_total"]) == (9, 0)
+    assert counts["inbound_commit_failures_total"] == 0
+    assert all(container.journeys.journey(j).version == 3 for j, _ in [*first, *second])
+    container.close()
