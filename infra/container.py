@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from infra.projection_runner import MirrorRunner
 from infra.settings import Settings
-from infra.store import SqlPositions, library_env, local_secret, ping
+from infra.store import SqlPositions, library_env, local_secret, ping, schema_setup
 from infra.views import MirrorView
 from services.journeys import JourneysApp
 
@@ -66,17 +66,19 @@ class Container:
 
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
-    journeys = JourneysApp(
-        library_env(settings),
-        pseudonym_key=local_secret(settings, "pseudonym.key", settings.pseudonym_key),
-        municipality=settings.municipality,
-    )
+    with schema_setup(settings):  # creates what is missing; processes starting together take turns
+        journeys = JourneysApp(
+            library_env(settings),
+            pseudonym_key=local_secret(settings, "pseudonym.key", settings.pseudonym_key),
+            municipality=settings.municipality,
+        )
+        view = MirrorView(journeys.recorder)
     journeys.positions = SqlPositions(journeys.recorder)
     jwt_key = (
         settings.jwt_public_key.encode()
         if settings.jwt_public_key
         else local_secret(settings, "jwt.secret", settings.jwt_secret)
     )
-    mirror = MirrorRunner(journeys, MirrorView(journeys.recorder), settings.projection_batch)
+    mirror = MirrorRunner(journeys, view, settings.projection_batch)
     journeys.on_recorded = lambda _head: mirror.wake.set()
     return Container(settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -55,6 +59,34 @@ def library_env(settings: Settings) -> dict[str, str]:
     if settings.pg_schema:
         env["POSTGRES_SCHEMA"] = settings.pg_schema
     return env
+
+
+@contextmanager
+def schema_setup(settings: Settings) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock for this schema while tables and functions are created.
+
+    API processes and a worker that start together on a fresh database would otherwise race on
+    the same CREATE statements (PostgreSQL answers "tuple concurrently updated"); one at a time,
+    the later ones find everything in place. On SQLite a file lock beside the database does the
+    same (SQLite refuses a second writer's schema change with "database is locked").
+    """
+    if settings.store == "sqlite":
+        path = settings.sqlite_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.with_name(path.name + ".setup-lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        return
+    if not settings.database_url:
+        yield
+        return
+    key = f"traject schema {settings.pg_schema or 'public'}"
+    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def local_secret(settings: Settings, name: str, configured: str) -> bytes:
