@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from uuid import UUID, uuid4
 
 from api.auth import TokenCodec
 from bench.core import Ctx, Run, Sample, for_ops, for_seconds, ms_per_op, percentile
-from bench.http import free_port, profile_from_here, server, wrk
+from bench.http import REPO, free_port, profile_from_here, server, stop, wrk
 from domain.journey import Provenance, journey_id_for
 from domain.vocabulary import ZRM_DOMAINS
 from infra.container import Container, build
@@ -265,7 +266,12 @@ def a1(ctx: Ctx) -> Iterator[Run]:
 
 @contextmanager
 def w3(ctx: Ctx) -> Iterator[Run]:
-    """wrk POSTs ladder steps to `traject serve` on PostgreSQL; every request writes one new event."""
+    """wrk POSTs ladder steps to `traject serve` on PostgreSQL; every request writes one new event.
+
+    The production shape on PostgreSQL (README): the API process with TRAJECT_PROJECTIONS=worker
+    and one `traject worker` beside it keeping the mirror current, both on this machine's cores.
+    After each run the mirror's lag is noted, and the time the worker took to catch up.
+    """
     with container(ctx) as c:
         today = c.today()
         ids = start_journeys(c.journeys, today, 256, 5)
@@ -274,19 +280,40 @@ def w3(ctx: Ctx) -> Iterator[Run]:
     token = TokenCodec(JWT_SECRET.encode(), "HS256", "traject").issue("bench", "caseworker", [TEAM], 600)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = server_env(ctx)
+    env = server_env(ctx) | {"TRAJECT_PROJECTIONS": "worker"}
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     effective = (today - timedelta(days=10)).isoformat()
     seeds = count(1)
-    with server(ctx, cmd, env, f"{url}/healthz") as pid:
-        ctx.notes.update({"journeys": len(ids), "connections": ctx.connections})
-        profile_from_here(ctx, pid)
+    worker_log = (ctx.work_dir / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with server(ctx, cmd, env, f"{url}/healthz") as pid:
+            wait_projected(url)
+            ctx.notes.update({"journeys": len(ids), "connections": ctx.connections, "projections": "worker"})
+            profile_from_here(ctx, pid)
 
-        def run() -> Sample:
-            args = ["steps", token, str(journeys_file), effective, str(next(seeds))]
-            return wrk(ctx, url, args, expect=201)
+            def run() -> Sample:
+                args = ["steps", token, str(journeys_file), effective, str(next(seeds))]
+                sample = wrk(ctx, url, args, expect=201)
+                if worker.poll() is not None:
+                    msg = f"traject worker exited ({worker.returncode}); see {worker_log.name}"
+                    raise RuntimeError(msg)
+                sample.extras["mirror_lag_after_run"] = float(lag(url))
+                t0 = time.perf_counter()
+                wait_projected(url)
+                sample.extras["mirror_catch_up_s"] = time.perf_counter() - t0
+                return sample
 
-        yield run
+            yield run
+    finally:
+        stop(worker)
+        worker_log.close()
 
 
 # --- Q1: the team outcomes query under load ----------------------------------------------------------
@@ -304,6 +331,12 @@ def server_env(ctx: Ctx) -> dict[str, str]:
         "TRAJECT_JWT_SECRET": JWT_SECRET,
         "TRAJECT_PSEUDONYM_KEY": PSEUDONYM_KEY,
     }
+
+
+def lag(url: str) -> int:
+    """How many events the mirror is behind the log, as /readyz says."""
+    with urllib.request.urlopen(f"{url}/readyz", timeout=10) as answer:  # noqa: S310 - our loopback
+        return int(json.loads(answer.read())["projections"]["mirror"]["lag"])
 
 
 def wait_projected(url: str, timeout: float = 300) -> int:
