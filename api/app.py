@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.auth import TokenCodec
+from api.deps import Writers
 from api.routes import feed, health, journeys, outcomes
 from infra.container import Container
 
@@ -77,6 +78,7 @@ def create_app(container: Container) -> FastAPI:
         if settings.projections == "inline":
             container.start_projections()
         yield
+        app.state.writers.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -89,10 +91,11 @@ def create_app(container: Container) -> FastAPI:
         redoc_url=None,
     )
     app.state.container = container
+    app.state.writers = Writers()
     app.state.tokens = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
     problems.install(app)
+    app.include_router(journeys.router)  # first: routes are matched in order, writes are the busiest
     app.include_router(health.router)
-    app.include_router(journeys.router)
     app.include_router(feed.router)
     app.include_router(outcomes.router)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -11,6 +14,32 @@ from api.auth import Caller
 from api.schemas import In
 from domain.journey import Provenance
 from infra.container import Container
+
+T = TypeVar("T")
+
+
+class Writers:
+    """Threads that run blocking writes for the event loop: handed work with `run_in_executor`,
+    which costs a request less than Starlette's threadpool (no capacity limiter or cancel scope)."""
+
+    def __init__(self, threads: int = 40) -> None:
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self._pool is None:  # made on first use, again after `close` (an app served twice)
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="writer")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def writers(request: Request) -> Writers:
+    w: Writers = request.app.state.writers
+    return w
 
 
 async def container(request: Request) -> Container:  # async: no threadpool hop for a lookup

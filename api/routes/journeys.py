@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import Caller, needs
-from api.deps import Wiring, provenance
+from api.deps import Wiring, provenance, writers
 from api.schemas import (
     BatchIn,
     BatchOut,
@@ -57,10 +58,13 @@ def start_journey(body: StartIn, caller: Caller, wiring: Wiring, response: Respo
     response_model=WrittenOut,
     openapi_extra=needs("journeys:write"),
 )
-def record_event(journey_id: UUID, body: FactIn, caller: Caller, wiring: Wiring) -> Response:
+async def record_event(
+    journey_id: UUID, body: FactIn, caller: Caller, wiring: Wiring, request: Request
+) -> Response:
     """Record one fact about a journey; `type` says which. Safe to retry with the same `event_id`."""
     by = provenance(body, caller, wiring)
-    return _written(wiring.journeys.record(journey_id, body.command(), by, caller.scope))
+    record = partial(wiring.journeys.record, journey_id, body.command(), by, caller.scope)
+    return _written(await writers(request).run(record))
 
 
 @router.post("/events", status_code=201, openapi_extra=needs("journeys:write"))
