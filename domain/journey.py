@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -66,6 +67,7 @@ class Provenance:
     correlation_id: str = ""
 
 
+@lru_cache(maxsize=4096)  # a batch asks twice per start: to lock the journey, then to make it
 def journey_id_for(start_event_id: UUID) -> UUID:
     """The journey id a start with this client event id gets: a retried start finds its journey."""
     return uuid5(_JOURNEY_NS, str(start_event_id))

@@ -181,7 +181,7 @@ class JourneysApp(Application[UUID]):
 
     def _record_batch_once(self, items: Sequence[BatchItem], scope: Scope, *, fresh: bool) -> list[Written]:
         touched: dict[UUID, Journey] = {}
-        results: list[tuple[UUID, int, bool]] = []
+        results: list[tuple[UUID, int, Any]] = []
         events: list[Journey.Event] = []  # in item order, so positions follow the batch
         stream = getattr(self.recorder, "insert_stream", None)
         if stream is not None and len(items) >= 2 * STREAM_CHUNK:
@@ -202,10 +202,12 @@ class JourneysApp(Application[UUID]):
             positions = self._group_commit(events) if events else []
         for journey in touched.values():
             self._cache(journey)
-        stored = {(e.originator_id, e.originator_version): p for e, p in zip(events, positions, strict=True)}
+        position_of = {id(e): p for e, p in zip(events, positions, strict=True)}
         return [
-            Written(jid, version, stored.get((jid, version)) or self._position(jid, version), dup)
-            for jid, version, dup in results
+            Written(jid, version, position_of[id(new)], False)
+            if new is not None
+            else Written(jid, version, self._position(jid, version), True)
+            for jid, version, new in results
         ]
 
     def _decide(
@@ -214,7 +216,7 @@ class JourneysApp(Application[UUID]):
         first: int,
         end: int,
         touched: dict[UUID, Journey],
-        results: list[tuple[UUID, int, bool]],
+        results: list[tuple[UUID, int, Any]],
         *,
         scope: Scope,
         fresh: bool,
@@ -228,7 +230,7 @@ class JourneysApp(Application[UUID]):
                 raise BatchItemError(index, error) from error
             new = journey.collect_events()
             events.extend(new)  # type: ignore[arg-type]
-            results.append((journey.id, version, not new))
+            results.append((journey.id, version, new[-1] if new else None))  # None: a repeat
         return events
 
     def _act(
