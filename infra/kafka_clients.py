@@ -29,6 +29,7 @@ def producer(settings: Settings, role: str) -> Any:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        batch_size=256 * 1024,  # per partition: a burst goes out in a few requests, not hundreds
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
 
