@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from api.auth import ROLES, TokenCodec
 from infra.container import build
+from infra.runtime import tune_gc
 from infra.settings import Settings
 
 
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     projections.add_argument("name", choices=["mirror"])
 
     args = parser.parse_args(argv)
+    tune_gc()
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args.host, args.port)

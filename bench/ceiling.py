@@ -42,8 +42,10 @@ def web(ctx: Ctx) -> Iterator[Run]:
 
 
 def main() -> None:
+    from infra.runtime import tune_gc
     from infra.settings import Settings
 
+    tune_gc()  # as `traject serve` starts
     access_log = Settings().access_log
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info", access_log=access_log)
 

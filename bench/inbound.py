@@ -234,9 +234,11 @@ def _consume() -> int:
     from api.ingest import Ingest
     from infra.container import build
     from infra.kafka_inbound import InboundConsumer
+    from infra.runtime import tune_gc
     from infra.settings import Settings
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    tune_gc()  # as `traject worker` starts
     settings = Settings()
     c = build(settings)
     stop = threading.Event()

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from bench.core import Ctx
 from bench.rows import BY_NAME
+from infra.runtime import tune_gc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="cProfile the timed runs; top entries to the log"
     )
     args = parser.parse_args(argv)
+    tune_gc()  # every row's process starts as traject's processes do (infra/runtime.py)
 
     row = BY_NAME[args.row]
     if row.measure is None:

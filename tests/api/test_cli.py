@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,10 +11,20 @@ import pytest
 from api.auth import TokenCodec
 from api.cli import main
 from infra.container import build
+from infra.runtime import THRESHOLDS
 from infra.settings import Settings
 from projections.months import month_of
 from projections.outcomes import MonthFigures, figures
 from tests.projections.oracle import oracle
+
+
+@pytest.fixture(autouse=True)
+def _gc_as_it_was() -> Iterator[None]:
+    """`main` tunes the collector for the whole process; give the test process its own back."""
+    before = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*before)
 
 
 @pytest.fixture
@@ -50,3 +62,12 @@ def test_the_demo_caseload_loads_and_its_mirror_matches_the_definitions(
         assert got[team].get(month, MonthFigures(month, want.complete)) == want, (team, month)
     assert sum(f.work_exits_total for f in expected.values()) > 50
     container.close()
+
+
+def test_every_command_starts_with_the_services_garbage_collector_settings(
+    embedded: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["token", "--role", "auditor"]) == 0
+    assert gc.get_threshold() == THRESHOLDS
+    assert gc.get_freeze_count() > 0  # what was alive at start is left out of collections
+    assert capsys.readouterr().out.count(".") == 2  # and it still printed its token
