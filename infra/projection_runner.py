@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -41,17 +41,36 @@ class ProjectionFailed(Exception):
 
 
 class MirrorRunner:
-    def __init__(self, app: Application[UUID], view: MirrorView, batch_size: int = 500) -> None:
+    def __init__(
+        self, app: Application[UUID], view: MirrorView, batch_size: int = 500, cache_size: int = 10_000
+    ) -> None:
         self.app = app
         self.view = view
         self.batch_size = batch_size
         self.wake = threading.Event()  # set by writers so the runner need not wait for its poll
         self.caught_up = threading.Condition()
         self.failure: ProjectionFailed | None = None
+        self._steps = threading.Lock()  # one batch at a time: the batches share the kept folds
+        # The folds of recently touched journeys as this runner committed them. They are the view's
+        # own only while the view stands where this runner's last commit left it: any other move
+        # (another runner, a rebuild's swap) or a failed batch, and they are dropped.
+        self._kept: OrderedDict[UUID, mirror.JourneyFold] = OrderedDict()
+        self._kept_at: tuple[int, int] | None = None
+        self.cache_size = cache_size
 
     def step(self) -> int:
         """Project one batch; return how many events it held (0 when caught up)."""
-        start = self.view.mark()
+        with self._steps:
+            start = self.view.mark()
+            if start != self._kept_at:
+                self._kept.clear()  # an empty cache is true of any view
+            self._kept_at = None  # until this batch is committed, nothing kept is trusted
+            done = self._step(start)  # sets _kept_at once its batch is committed
+            if not done:
+                self._kept_at = start  # nothing to project: the view is as it was
+            return done
+
+    def _step(self, start: tuple[int, int]) -> int:
         notifications = self.app.recorder.select_notifications(start[0] + 1, self.batch_size)
         if not notifications:
             return 0
@@ -61,22 +80,40 @@ class MirrorRunner:
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
         except Exception as e:
             raise self._poisoned(notifications, e) from e
-        stored = self.view.load(e.originator_id for e in events)
+        stored = self._load({e.originator_id for e in events})
         try:
             delta, touched = mirror.process(events, stored)
         except Exception as e:
             if self.view.mark() != start:  # a rebuild swapped the tables under this batch: read again
                 raise StaleBatch(f"{self.view.name} moved while this batch was read") from e
             raise self._poisoned(notifications, e) from e
+        end = int(notifications[-1].id)
         try:
-            self.view.commit(start, notifications[-1].id, delta, touched)
+            self.view.commit(start, end, delta, touched)
         except DataError as e:  # a value the view cannot hold: the same batch would fail again
             reason = f"{type(e).__name__} writing the view: {e}"
             self.view.fail(f"positions {notifications[0].id}..{notifications[-1].id}: {reason}")
             raise ProjectionFailed(int(notifications[0].id), reason) from e
+        self._keep(touched)
+        self._kept_at = (end, start[1])  # a commit moves the position, never the generation
         with self.caught_up:
             self.caught_up.notify_all()
         return len(notifications)
+
+    def _load(self, journeys: set[UUID]) -> dict[UUID, mirror.JourneyFold | None]:
+        """The folds of `journeys`: kept ones from memory, the others from the view."""
+        found: dict[UUID, mirror.JourneyFold | None] = {j: self._kept[j] for j in journeys if j in self._kept}
+        if len(found) < len(journeys):
+            found |= self.view.load(journeys - found.keys())
+        return found
+
+    def _keep(self, folds: dict[UUID, mirror.JourneyFold]) -> None:
+        kept = self._kept
+        for journey_id, fold in folds.items():
+            kept[journey_id] = fold
+            kept.move_to_end(journey_id)
+        while len(kept) > self.cache_size:
+            kept.popitem(last=False)
 
     def _poisoned(self, notifications: Sequence[Notification], error: Exception) -> ProjectionFailed:
         position = _first_bad(self.app, self.view, notifications)
@@ -159,8 +196,7 @@ def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000, workers:
     fresh.drop()
     fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
     head = app.recorder.max_notification_id() or 0
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if head >= PARALLEL_FROM else 1
+    workers = rebuild_workers(fresh, head) if workers is None else workers
     try:
         if fresh.pg and workers > 1:
             tally, done = _in_processes(fresh, head, page, workers)
@@ -175,6 +211,11 @@ def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000, workers:
 
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
+
+
+def rebuild_workers(view: MirrorView, events: int) -> int:
+    """How many worker processes a rebuild of `events` events starts by default (1: none)."""
+    return min(os.cpu_count() or 1, 4) if view.pg and events >= PARALLEL_FROM else 1
 
 
 def _fold_part(

@@ -226,11 +226,17 @@ class JourneyFold:
             raise PoisonEvent(f"the mirror has no rule for {type(event).__qualname__}")
 
     def add(self, entry: Entry) -> None:
-        """Take one entry of the journey (a void marks the entry it voids)."""
+        """Take one entry of the journey (a void marks the entry it voids), with only the facts a
+        fold reads: the client reference never enters a view, nor a runner's memory."""
+        facts = entry.facts
         if entry.kind == VOIDED:
-            self.voided.add(int(entry.facts["voided_version"]))
-        else:
+            self.voided.add(int(facts["voided_version"]))
+        elif facts.keys() <= FOLDED:
             self.entries[entry.version] = entry
+        else:
+            self.entries[entry.version] = Entry(
+                entry.version, entry.kind, entry.effective_date, _plain(facts)
+            )
 
     def refold(self) -> Counter[Key]:
         """Fold again; return the change to the team counts since the last fold."""
@@ -260,8 +266,7 @@ class JourneyFold:
     def dump(self) -> dict[str, Any]:
         return {
             "entries": [
-                [e.version, e.kind, e.effective_date.isoformat(), _plain(e.facts)]
-                for e in self.entries.values()
+                [e.version, e.kind, e.effective_date.isoformat(), e.facts] for e in self.entries.values()
             ],
             "voided": sorted(self.voided),
         }
