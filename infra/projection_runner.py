@@ -61,10 +61,18 @@ class MirrorRunner:
     def step(self) -> int:
         """Project one batch; return how many events it held (0 when caught up)."""
         with self._steps:
+            kept_at, self._kept_at = self._kept_at, None  # nothing kept is trusted until a commit
+            if kept_at is not None:
+                # The view most often stands where this runner's last commit left it: go on from
+                # there without asking. If it does not, the commit's compare-and-set says so.
+                try:
+                    if done := self._step(kept_at):
+                        return done
+                except StaleBatch:
+                    kept_at = None  # the batch may have changed kept folds: they go
             start = self.view.mark()
-            if start != self._kept_at:
+            if start != kept_at:
                 self._kept.clear()  # an empty cache is true of any view
-            self._kept_at = None  # until this batch is committed, nothing kept is trusted
             done = self._step(start)  # sets _kept_at once its batch is committed
             if not done:
                 self._kept_at = start  # nothing to project: the view is as it was

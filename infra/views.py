@@ -154,22 +154,37 @@ class MirrorView:
             if current != start:
                 raise StaleBatch(f"{self.name} is at {current}, this batch started at {start}")
             if delta:
-                c.executemany(
-                    self._q(
-                        f"INSERT INTO {self.counts} (team, month, figure, key, n) VALUES (?, ?, ?, ?, ?) "
-                        f"ON CONFLICT (team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n"
-                    ),
+                self._upsert(
+                    c,
+                    f"{self.counts} (team, month, figure, key, n)",
+                    f"(team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n",
+                    ["text", "text", "text", "text", "bigint"],
                     [(*k, n) for k, n in delta.items()],
                 )
             if touched:
-                c.executemany(
-                    self._q(
-                        f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?) "
-                        "ON CONFLICT (journey_id) DO UPDATE SET state = excluded.state"
-                    ),
+                self._upsert(
+                    c,
+                    f"{self.journeys} (journey_id, state)",
+                    "(journey_id) DO UPDATE SET state = excluded.state",
+                    ["text", "text"],
                     [(str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()],
                 )
             c.execute(self._q(f"UPDATE {self.tracking} SET position = ? WHERE name = ?"), (end, self.name))
+
+    def _upsert(
+        self, c: Any, into: str, conflict: str, types: list[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert `rows` (distinct keys), updating those there: one statement of arrays on PostgreSQL."""
+        if self.pg:
+            # Binary (%b): text arrays would escape every quote of the stored folds, in Python.
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
+            c.execute(
+                f"INSERT INTO {into} SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join("?" * len(types))
+            c.executemany(f"INSERT INTO {into} VALUES ({marks}) ON CONFLICT {conflict}", rows)
 
     def put_folds(self, folds: Sequence[tuple[str, str]]) -> None:
         """Add journey folds (journey id, stored fold) to a fresh copy of the view, in one transaction.

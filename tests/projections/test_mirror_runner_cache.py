@@ -87,32 +87,51 @@ def test_a_rebuild_swapped_in_between_makes_the_runner_read_the_folds_again(cont
     assert_equals_a_clean_fold(container.mirror.view, container)
 
 
-class FailsOnce(MirrorView):
-    """A view whose next commit fails as if another runner had moved it, after the batch was folded."""
+def test_a_copy_swapped_in_behind_the_runner_is_projected_forward_with_nothing_new_written(
+    container: Container,
+) -> None:
+    load(container, 10)
+    runner = MirrorRunner(container.journeys, container.mirror.view, batch_size=1000)
+    runner.catch_up()
+    head = container.head_position()
+    behind = MirrorView(container.journeys.recorder, name="behind")
+    MirrorRunner(container.journeys, behind, batch_size=head // 2).step()  # half the log
+    behind.swap_into(container.mirror.view)
+    assert container.mirror.view.position() < head
+    assert runner.catch_up() > 0  # not "caught up" at the position it remembers
+    assert container.mirror.view.position() == head
+    assert_equals_a_clean_fold(container.mirror.view, container)
 
-    fail_next = False
+
+class FailingCommits(MirrorView):
+    """A view whose next commits fail as if another runner had moved it, after the batch was folded."""
+
+    failures = 0
 
     def commit(
         self, start: tuple[int, int], end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]
     ) -> None:
-        if self.fail_next:
-            self.fail_next = False
+        if self.failures:
+            self.failures -= 1
             raise StaleBatch("as if another runner had committed first")
         super().commit(start, end, delta, touched)
 
 
+@pytest.mark.parametrize("failures", [1, 2])
 def test_a_batch_whose_commit_fails_is_folded_again_from_the_view_not_from_memory(
-    container: Container,
+    container: Container, failures: int
 ) -> None:
+    """The first try goes on from where the runner left the view; a second reads where it stands."""
     ids = sorted(load(container, 10))
-    view = FailsOnce(container.journeys.recorder)
+    view = FailingCommits(container.journeys.recorder)
     runner = MirrorRunner(container.journeys, view, batch_size=1000)
     runner.catch_up()
     step_on(container, ids, 6)
-    view.fail_next = True
-    with pytest.raises(StaleBatch):
-        runner.step()  # folded the step into the kept folds, then could not commit it
-    assert runner.catch_up() == len(ids)  # the same batch again: it must count once, not zero times
+    view.failures = failures  # each failed try has folded the step into the kept folds
+    if failures == 2:
+        with pytest.raises(StaleBatch):
+            runner.step()
+    assert runner.catch_up() == len(ids)  # the same batch again: it must count once, not twice
     assert_equals_a_clean_fold(view, container)
 
 
