@@ -215,14 +215,26 @@ def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000, workers:
     fresh = MirrorView(app.recorder, name=f"{live.name}_rebuild")
     head = app.recorder.max_notification_id() or 0
     workers = rebuild_workers(fresh, head) if workers is None else workers
+    written = 0
+
+    def put(folds: list[tuple[str, str]]) -> None:
+        nonlocal written
+        fresh.put_folds(folds)
+        written += len(folds)
+
     try:
         if fresh.pg and workers > 1:
-            tally, done = _in_processes(fresh, head, page, workers)
+            tally, done = _in_processes(fresh, head, page, workers, put)
         else:
-            tally, done = _fold_part(fresh.journey_pages(head, page), fresh.put_folds)
+            tally, done = _fold_part(fresh.journey_pages(head, page), put)
     except ProjectionFailed:
         fresh.drop()
         raise
+    # The pages of folds were committed without waiting for the disk (`put_folds`): had the
+    # server lost any in a crash meanwhile, the copy would lack them. It is swapped in only whole.
+    if (kept := fresh.fold_count()) != written:
+        msg = f"the rebuild wrote {written} journey folds but its copy holds {kept}: not swapped in"
+        raise RuntimeError(msg)
     fresh.commit(fresh.mark(), head, Counter(tally.counts()), {})
     fresh.swap_into(live)
     return done
@@ -274,7 +286,9 @@ def _fold_part(
     return tally, done
 
 
-def _in_processes(fresh: MirrorView, head: int, page: int, workers: int) -> tuple[mirror.Tally, int]:
+def _in_processes(
+    fresh: MirrorView, head: int, page: int, workers: int, put: Callable[[list[tuple[str, str]]], None]
+) -> tuple[mirror.Tally, int]:
     """Fold the log in `workers` processes, each a range of journey ids; write what they send.
 
     Journey ids are random UUIDs, so equal ranges are shares of about equal size. A worker sends
@@ -301,7 +315,7 @@ def _in_processes(fresh: MirrorView, head: int, page: int, workers: int) -> tupl
                 except EOFError:
                     message = ("error", "the worker process ended without an answer")
                 if message[0] == "folds":
-                    fresh.put_folds(message[1])
+                    put(message[1])
                     continue
                 ends[shares.pop(conn)] = message
                 conn.close()

@@ -178,3 +178,27 @@ def test_killing_a_rebuild_in_the_middle_leaves_the_live_view_and_its_workers_st
     rebuild(container.journeys, container.mirror.view, workers=2)
     assert counts(container.mirror.view) == counts(clean(container)) == before
     container.close()
+
+
+def test_a_copy_that_lost_a_page_of_folds_is_not_swapped_in(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of folds are committed without waiting for the disk: a server crash could lose one."""
+    load(container, 20)
+    container.mirror.catch_up()
+    before, position = counts(container.mirror.view), container.mirror.view.position()
+    put_folds = MirrorView.put_folds
+    calls = 0
+
+    def loses_the_second_page(view: MirrorView, folds: list[tuple[str, str]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls != 2:
+            put_folds(view, folds)
+
+    monkeypatch.setattr(MirrorView, "put_folds", loses_the_second_page)
+    with pytest.raises(RuntimeError, match="not swapped in"):
+        rebuild(container.journeys, container.mirror.view, page=10)
+    assert calls > 2
+    assert counts(container.mirror.view) == before
+    assert container.mirror.view.position() == position
