@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -235,7 +235,7 @@ def rebuild(app: Application[UUID], live: MirrorView, page: int = 5000, workers:
     if (kept := fresh.fold_count()) != written:
         msg = f"the rebuild wrote {written} journey folds but its copy holds {kept}: not swapped in"
         raise RuntimeError(msg)
-    fresh.commit(fresh.mark(), head, Counter(tally.counts()), {})
+    fresh.commit(fresh.mark(), head, tally.counts(), {})
     fresh.swap_into(live)
     return done
 

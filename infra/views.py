@@ -10,8 +10,7 @@ Table names are our own identifiers, never input, hence the f-strings.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +131,7 @@ class MirrorView:
         return found
 
     def commit(
-        self, start: tuple[int, int], end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]
+        self, start: tuple[int, int], end: int, delta: Mapping[Key, int], touched: dict[UUID, JourneyFold]
     ) -> None:
         """Apply a batch's changes and move the position from `start` to `end`, atomically.
 
@@ -159,7 +158,7 @@ class MirrorView:
                     f"{self.counts} (team, month, figure, key, n)",
                     f"(team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n",
                     ["text", "text", "text", "text", "bigint"],
-                    [(*k, n) for k, n in delta.items()],
+                    ((*k, n) for k, n in delta.items()),
                 )
             if touched:
                 self._upsert(
@@ -167,12 +166,12 @@ class MirrorView:
                     f"{self.journeys} (journey_id, state)",
                     "(journey_id) DO UPDATE SET state = excluded.state",
                     ["text", "text"],
-                    [(str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()],
+                    ((str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()),
                 )
             c.execute(self._q(f"UPDATE {self.tracking} SET position = ? WHERE name = ?"), (end, self.name))
 
     def _upsert(
-        self, c: Any, into: str, conflict: str, types: list[str], rows: list[tuple[Any, ...]]
+        self, c: Any, into: str, conflict: str, types: list[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         """Insert `rows` (distinct keys), updating those there: one statement of arrays on PostgreSQL."""
         if self.pg:

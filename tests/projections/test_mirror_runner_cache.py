@@ -3,7 +3,7 @@ own last commit left it: another runner's commit, a rebuild's swap or a failed b
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -109,7 +109,7 @@ class FailingCommits(MirrorView):
     failures = 0
 
     def commit(
-        self, start: tuple[int, int], end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]
+        self, start: tuple[int, int], end: int, delta: Mapping[Key, int], touched: dict[UUID, JourneyFold]
     ) -> None:
         if self.failures:
             self.failures -= 1
