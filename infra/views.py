@@ -33,6 +33,10 @@ class StaleBatch(Exception):
     """Another runner moved the position since this batch was read; nothing was written."""
 
 
+class CopyIncomplete(Exception):
+    """A rebuild's copy lacks rows it wrote (a server crash can lose commits not yet on disk)."""
+
+
 class MirrorView:
     """The mirror's tables (`<prefix>_counts`, `<prefix>_journeys`) and its tracking row."""
 
@@ -205,12 +209,6 @@ class MirrorView:
             else:
                 c.executemany(f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?)", folds)
 
-    def fold_count(self) -> int:
-        with self._transaction() as c:
-            c.execute(f"SELECT count(*) AS n FROM {self.journeys}")
-            row = c.fetchone()
-        return int(row["n"] if isinstance(row, dict) else row[0])
-
     def log_source(self) -> LogSource:
         """Where another process can read this view's event log from (PostgreSQL only)."""
         kwargs = self.recorder.datastore.pool.kwargs  # type: ignore[attr-defined]
@@ -284,11 +282,20 @@ class MirrorView:
 
     # --- rebuild: a fresh copy beside the live one, swapped in atomically -----------------------
 
-    def swap_into(self, live: MirrorView) -> None:
-        """Replace `live`'s tables and position with this view's, in one transaction."""
+    def swap_into(self, live: MirrorView, folds: int | None = None) -> None:
+        """Replace `live`'s tables and position with this view's, in one transaction.
+
+        With `folds`, only if this view holds that many journey folds (else CopyIncomplete).
+        """
         assert self.pg == live.pg
         lock = " FOR UPDATE" if self.pg else ""
         with self._transaction() as c:
+            if folds is not None:
+                c.execute(f"SELECT count(*) AS n FROM {self.journeys}")
+                row = c.fetchone()
+                if (held := int(row["n"] if isinstance(row, dict) else row[0])) != folds:
+                    msg = f"{self.name} holds {held} journey folds, not the {folds} written: not swapped in"
+                    raise CopyIncomplete(msg)
             c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?{lock}"), (live.name,))
             c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?"), (self.name,))
             row = c.fetchone()
