@@ -241,8 +241,9 @@ PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs mo
 
 
 def rebuild_workers(view: MirrorView, events: int) -> int:
-    """How many worker processes a rebuild of `events` events starts by default (1: none)."""
-    return min(os.cpu_count() or 1, 4) if view.pg and events >= PARALLEL_FROM else 1
+    """How many worker processes a rebuild of `events` events starts by default (1: none): one per
+    core this process may run on, up to 4."""
+    return min(len(os.sched_getaffinity(0)), 4) if view.pg and events >= PARALLEL_FROM else 1
 
 
 def _fold_part(
