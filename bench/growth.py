@@ -175,8 +175,8 @@ def p1(ctx: Ctx) -> Iterator[Run]:
 
     Each run starts a fresh process that rebuilds the small store (100k events; quick: 1k) and then
     the big one, reporting its peak memory after each: S1m is the growth from one to the other. The
-    value is the big rebuild's events/s. Under --profile the big rebuild runs in this process so
-    that cProfile sees it.
+    value is the big rebuild's events/s. Under --profile the big rebuild runs in this process, and
+    without worker processes, so that cProfile sees it.
     """
     big, small = ctx.scale(10_000, 1_000_000), ctx.scale(1_000, 100_000)
     small_schema = f"{ctx.schema}_small"
@@ -197,7 +197,7 @@ def p1(ctx: Ctx) -> Iterator[Run]:
 
                 def in_process() -> Sample:
                     t0 = time.perf_counter()
-                    done = rebuild(c.journeys, c.mirror.view)
+                    done = rebuild(c.journeys, c.mirror.view, workers=1)  # no workers: cProfile sees all
                     return Sample(done / (time.perf_counter() - t0), {"units": float(done)})
 
                 yield in_process
@@ -214,6 +214,9 @@ def p1(ctx: Ctx) -> Iterator[Run]:
                     "seconds": large["seconds"],
                     "peak_rss_mb": large["peak_rss_mb"],
                     "small_peak_rss_mb": little["peak_rss_mb"],
+                    "own_peak_rss_mb": large["own_peak_rss_mb"],
+                    "worker_peak_rss_mb": large["worker_peak_rss_mb"],
+                    "workers": large["workers"],
                     "peak_growth_mb": large["peak_rss_mb"] - little["peak_rss_mb"],
                     "small_events_per_s": little["events"] / little["seconds"],
                     "units": float(large["events"]),
@@ -249,7 +252,8 @@ def _rebuild_child(ctx: Ctx, schemas: list[str]) -> list[dict[str, float]]:
 def _child(argv: Sequence[str]) -> int:
     """Rebuild each schema's mirror in turn, in this fresh process, smallest store first.
 
-    For each: events, seconds, and this process's peak memory once it is done. A process's peak only
+    For each: events, seconds, and this process's peak memory once it is done, plus the rebuild's
+    worker processes (if it starts any; each counted as the biggest of them). A process's peak only
     grows, so the second store's peak less the first's is what the bigger store needs on top.
     """
     parser = argparse.ArgumentParser(prog="bench.growth")
@@ -259,7 +263,7 @@ def _child(argv: Sequence[str]) -> int:
     parser.add_argument("schemas", nargs="+")
     args = parser.parse_args(argv)
     from infra.container import build
-    from infra.projection_runner import rebuild
+    from infra.projection_runner import rebuild, rebuild_workers
 
     answers = []
     for schema in args.schemas:
@@ -274,13 +278,25 @@ def _child(argv: Sequence[str]) -> int:
             )
         )
         try:
+            workers = rebuild_workers(c.mirror.view, c.head_position())
             t0 = time.perf_counter()
             done = rebuild(c.journeys, c.mirror.view)
             seconds = time.perf_counter() - t0
         finally:
             c.close()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        answers.append({"events": done, "seconds": seconds, "peak_rss_mb": peak})
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        # The rebuild's worker processes (if it started any) count too: each as the biggest of them.
+        worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else 0.0
+        answers.append(
+            {
+                "events": done,
+                "seconds": seconds,
+                "peak_rss_mb": own + workers * worker if workers > 1 else own,
+                "own_peak_rss_mb": own,
+                "worker_peak_rss_mb": worker,
+                "workers": workers,
+            }
+        )
     print(json.dumps(answers))
     return 0
 

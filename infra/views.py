@@ -10,13 +10,14 @@ Table names are our own identifiers, never input, hence the f-strings.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import orjson
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -30,6 +31,10 @@ TRACKING = "traject_projection_positions"
 
 class StaleBatch(Exception):
     """Another runner moved the position since this batch was read; nothing was written."""
+
+
+class CopyIncomplete(Exception):
+    """A rebuild's copy lacks rows it wrote (a server crash can lose commits not yet on disk)."""
 
 
 class MirrorView:
@@ -130,7 +135,7 @@ class MirrorView:
         return found
 
     def commit(
-        self, start: tuple[int, int], end: int, delta: Counter[Key], touched: dict[UUID, JourneyFold]
+        self, start: tuple[int, int], end: int, delta: Mapping[Key, int], touched: dict[UUID, JourneyFold]
     ) -> None:
         """Apply a batch's changes and move the position from `start` to `end`, atomically.
 
@@ -152,75 +157,90 @@ class MirrorView:
             if current != start:
                 raise StaleBatch(f"{self.name} is at {current}, this batch started at {start}")
             if delta:
-                c.executemany(
-                    self._q(
-                        f"INSERT INTO {self.counts} (team, month, figure, key, n) VALUES (?, ?, ?, ?, ?) "
-                        f"ON CONFLICT (team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n"
-                    ),
-                    [(*k, n) for k, n in delta.items()],
+                self._upsert(
+                    c,
+                    f"{self.counts} (team, month, figure, key, n)",
+                    f"(team, month, figure, key) DO UPDATE SET n = {self.name}_counts.n + excluded.n",
+                    ["text", "text", "text", "text", "bigint"],
+                    ((*k, n) for k, n in delta.items()),
                 )
             if touched:
-                c.executemany(
-                    self._q(
-                        f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?) "
-                        "ON CONFLICT (journey_id) DO UPDATE SET state = excluded.state"
-                    ),
-                    [(str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()],
+                self._upsert(
+                    c,
+                    f"{self.journeys} (journey_id, state)",
+                    "(journey_id) DO UPDATE SET state = excluded.state",
+                    ["text", "text"],
+                    ((str(j), orjson.dumps(s.dump()).decode()) for j, s in touched.items()),
                 )
             c.execute(self._q(f"UPDATE {self.tracking} SET position = ? WHERE name = ?"), (end, self.name))
 
-    def put_folds(self, folds: dict[UUID, JourneyFold]) -> None:
-        """Store journey folds as they are (a rebuild writes its copy in pages)."""
+    def _upsert(
+        self, c: Any, into: str, conflict: str, types: list[str], rows: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Insert `rows` (distinct keys), updating those there: one statement of arrays on PostgreSQL."""
+        if self.pg:
+            # Binary (%b): text arrays would escape every quote of the stored folds, in Python.
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
+            c.execute(
+                f"INSERT INTO {into} SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join("?" * len(types))
+            c.executemany(f"INSERT INTO {into} VALUES ({marks}) ON CONFLICT {conflict}", rows)
+
+    def put_folds(self, folds: Sequence[tuple[str, str]]) -> None:
+        """Add journey folds (journey id, stored fold) to a fresh copy of the view, in one transaction.
+
+        For a rebuild, whose copy of the view is its own: the rows are new, so PostgreSQL takes them
+        with one COPY rather than an upsert per row. Nor need each page wait for its own flush to
+        disk: the copy counts only once the swap commits, and that commit (synchronous, like every
+        other) is flushed after everything written before it. A crash before it loses only a
+        copy that was never swapped in.
+        """
         if not folds:
             return
         with self._transaction() as c:
-            c.executemany(
-                self._q(
-                    f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?) "
-                    "ON CONFLICT (journey_id) DO UPDATE SET state = excluded.state"
-                ),
-                [(str(j), orjson.dumps(s.dump()).decode()) for j, s in folds.items()],
-            )
+            if self.pg:
+                c.execute("SET LOCAL synchronous_commit TO off")  # see `rebuild`: it counts them all
+                with c.copy(f"COPY {self.journeys} (journey_id, state) FROM STDIN") as copy:
+                    for row in folds:
+                        copy.write_row(row)
+            else:
+                c.executemany(f"INSERT INTO {self.journeys} (journey_id, state) VALUES (?, ?)", folds)
 
-    def log_by_journey(self, head: int, page: int) -> Iterator[tuple[UUID, int, str, bytes, int]]:
+    def log_source(self) -> LogSource:
+        """Where another process can read this view's event log from (PostgreSQL only)."""
+        kwargs = self.recorder.datastore.pool.kwargs  # type: ignore[attr-defined]
+        connect = {k: kwargs[k] for k in ("dbname", "host", "port", "user", "password") if k in kwargs}
+        return LogSource(connect, self._events_table())
+
+    def journey_pages(self, head: int, page: int) -> Iterator[list[LogRow]]:
         """Every stored event up to position `head`, journey by journey, in pages of short reads.
 
         Stored events never change, so each page may be its own transaction.
         """
-        events = self._events_table()
-        position = "notification_id" if self.pg else "rowid"
-        query = self._q(
-            f"SELECT originator_id, originator_version, topic, state, {position} FROM {events} "
-            f"WHERE {position} <= ? AND (originator_id, originator_version) > (?, ?) "
+        if self.pg:
+            connection = self.recorder.datastore.get_connection  # type: ignore[attr-defined]
+            yield from _pg_pages(connection, self._events_table(), head, page, (None, None))
+            return
+        query = (
+            f"SELECT originator_id, originator_version, topic, state, rowid FROM {self._events_table()} "
+            "WHERE rowid <= ? AND (originator_id, originator_version) > (?, ?) "
             "ORDER BY originator_id, originator_version LIMIT ?"
         )
-        after: tuple[Any, int] = (UUID(int=0) if self.pg else "", 0)
+        after: tuple[str, int] = ("", 0)
         while True:
-            rows = self._page(query, (head, *after, page))
-            for jid, version, topic, state, pos in rows:
-                yield (
-                    (jid if isinstance(jid, UUID) else UUID(jid)),
-                    int(version),
-                    str(topic),
-                    bytes(state),
-                    int(pos),
-                )
+            with self._transaction() as c:
+                c.execute(query, (head, *after, page))
+                found = c.fetchall()
+            # SQLite keeps a journey id as its hex digits; the view keys journeys by str(UUID).
+            rows = [(str(UUID(j)), int(v), str(t), bytes(s), int(p)) for j, v, t, s, p in found]
+            if rows:
+                yield rows
             if len(rows) < page:
                 return
-            after = (rows[-1][0], rows[-1][1])
-
-    def _page(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """One page of rows as plain tuples (binary on PostgreSQL: no text to parse)."""
-        if self.pg:
-            with (
-                self.recorder.datastore.get_connection() as conn,  # type: ignore[attr-defined]
-                conn.cursor(binary=True, row_factory=tuple_row) as cursor,
-            ):
-                cursor.execute(query, params)
-                return list(cursor.fetchall())
-        with self._transaction() as c:
-            c.execute(query, params)
-            return [tuple(row) for row in c.fetchall()]
+            after = (found[-1][0], rows[-1][1])
 
     def _events_table(self) -> str:
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
@@ -262,11 +282,20 @@ class MirrorView:
 
     # --- rebuild: a fresh copy beside the live one, swapped in atomically -----------------------
 
-    def swap_into(self, live: MirrorView) -> None:
-        """Replace `live`'s tables and position with this view's, in one transaction."""
+    def swap_into(self, live: MirrorView, folds: int | None = None) -> None:
+        """Replace `live`'s tables and position with this view's, in one transaction.
+
+        With `folds`, only if this view holds that many journey folds (else CopyIncomplete).
+        """
         assert self.pg == live.pg
         lock = " FOR UPDATE" if self.pg else ""
         with self._transaction() as c:
+            if folds is not None:
+                c.execute(f"SELECT count(*) AS n FROM {self.journeys}")
+                row = c.fetchone()
+                if (held := int(row["n"] if isinstance(row, dict) else row[0])) != folds:
+                    msg = f"{self.name} holds {held} journey folds, not the {folds} written: not swapped in"
+                    raise CopyIncomplete(msg)
             c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?{lock}"), (live.name,))
             c.execute(self._q(f"SELECT position FROM {self.tracking} WHERE name = ?"), (self.name,))
             row = c.fetchone()
@@ -288,6 +317,50 @@ class MirrorView:
             c.execute(f"DROP TABLE IF EXISTS {self.counts}")
             c.execute(f"DROP TABLE IF EXISTS {self.journeys}")
             c.execute(self._q(f"DELETE FROM {self.tracking} WHERE name = ?"), (self.name,))
+
+
+LogRow = tuple[str, int, str, bytes, int]  # journey id, version, topic, stored state, position
+Part = tuple[UUID | None, UUID | None]  # journey ids from the first, up to but not including the second
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """How a worker process connects to the event log: psycopg's connect arguments, and the table."""
+
+    connect: dict[str, Any]
+    events: str
+
+    def journey_pages(self, head: int, page: int, part: Part) -> Iterator[list[LogRow]]:
+        """`MirrorView.journey_pages` for the journeys of `part`, on a connection of this process."""
+        with psycopg.connect(**self.connect, autocommit=True) as conn:
+            yield from _pg_pages(lambda: nullcontext(conn), self.events, head, page, part)
+
+
+def _pg_pages(
+    connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+    events: str,
+    head: int,
+    page: int,
+    part: Part,
+) -> Iterator[list[LogRow]]:
+    """Keyset pages in primary-key order, binary, with the journey id as text (no UUID per row)."""
+    first, below = part
+    query = (
+        f"SELECT originator_id::text AS journey_id, originator_version, topic, state, notification_id FROM {events} "
+        "WHERE notification_id <= %s AND (originator_id, originator_version) > (%s, %s)"
+        f"{' AND originator_id < %s' if below else ''} "
+        "ORDER BY originator_id, originator_version LIMIT %s"
+    )
+    after: tuple[UUID, int] = (first or UUID(int=0), 0)
+    while True:
+        with connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cursor:
+            cursor.execute(query, (head, *after, *((below,) if below else ()), page))
+            rows: list[LogRow] = cursor.fetchall()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        after = (UUID(rows[-1][0]), rows[-1][1])
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -19,11 +19,11 @@ Figures per team and month:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import groupby
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 from uuid import UUID
 
 from domain.journey import Journey
@@ -40,9 +40,10 @@ from domain.timeline import (
     Entry,
     Timeline,
 )
-from projections.months import add_months, end_of, index_of, name_of
+from projections.months import add_months, index_of, name_of
 
 Key = tuple[str, str, str, str]  # team, month, figure, key
+_K = TypeVar("_K")
 NO_END = "-"
 
 
@@ -52,58 +53,136 @@ class PoisonEvent(Exception):
 
 def fold(timeline: Timeline) -> Counter[Key]:
     """Everything one journey contributes to the team counts, from its timeline alone."""
+    tally = _MonthByMonth()
     entries = list(timeline)
-    counts: Counter[Key] = Counter()
-    if not entries:
-        return counts
-    start = entries[0]
-    team, rung, is_open = str(start.facts["team"]), int(start.facts["initial_rung"]), True
-    ends = _work_end_dates(entries)
-    by_date = [(day, list(group)) for day, group in groupby(entries, key=_effective_date)]
-    last_month = index_of(entries[-1].effective_date)
-    i = 0
-    rung_before_month = rung
-    for index in range(index_of(start.effective_date), last_month + 1):
-        month, end = name_of(index), end_of(index)
-        while i < len(by_date) and by_date[i][0] <= end:
-            day, group = by_date[i]
-            i += 1
-            team = next((str(e.facts["to_team"]) for e in reversed(group) if e.kind == TEAM_CHANGED), team)
-            for e in group:
-                if e.kind == STEP:
+    if entries:
+        tally.add(entries)
+    return Counter(tally.counts())
+
+
+class Tally:
+    """Team counts summed over journeys, each added from its timeline (a rebuild sums them all).
+
+    Between two months with facts a journey stays as it was, so it adds one span (active at one
+    rung, for one team, from one month up to another) rather than a count per month; spans are kept
+    as the changes at their two ends and turned into months once, in `counts`.
+    """
+
+    def __init__(self) -> None:
+        self.points: dict[Key, int] = {}
+        self.edges: dict[tuple[str, int, int], int] = {}  # (team, rung, month index): change in active
+
+    def add(self, entries: Sequence[Entry]) -> None:  # noqa: PLR0915 - flat on purpose: it runs per event
+        """Add one journey, from its non-voided entries in timeline order."""
+        points, get = self.points, self.points.get
+        start = entries[0]
+        team, rung, is_open = str(start.facts["team"]), int(start.facts["initial_rung"]), True
+        day_teams = _day_teams(entries)
+        ends = _work_end_dates(entries)
+        n, i = len(entries), 0
+        index = index_of(start.effective_date)
+        key: Key
+        while True:  # a month with facts, then the months without any up to the next one
+            month, rung_before_month = name_of(index), rung
+            while i < n:
+                e = entries[i]
+                day = e.effective_date
+                if day.year * 12 + day.month - 1 != index:
+                    break
+                i += 1
+                if day_teams:
+                    team = day_teams.get(day, team)
+                kind = e.kind
+                if kind == STEP:
                     to = int(e.facts["to_rung"])
                     direction = "step_up" if to > rung else "step_down" if to < rung else "step_same"
-                    counts[team, month, direction, ""] += 1
-                    counts[team, month, "flow", f"{rung}>{to}"] += 1
+                    key = (team, month, direction, "")
+                    points[key] = get(key, 0) + 1
+                    key = (team, month, "flow", f"{rung}>{to}")
+                    points[key] = get(key, 0) + 1
                     rung = to
-                elif e.kind == CLOSED:
+                elif kind == CLOSED:
                     is_open = False
-                    counts[team, month, "closed", str(e.facts["reason"])] += 1
-                elif e.kind == REOPENED:
+                    key = (team, month, "closed", str(e.facts["reason"]))
+                    points[key] = get(key, 0) + 1
+                elif kind == REOPENED:
                     is_open = True
-                elif e.kind == STARTED:
-                    counts[team, month, "started", ""] += 1
-                elif e.kind == WORK_EXIT:
-                    kind = str(e.facts["kind"])
-                    counts[team, month, "work_exit", kind] += 1
-                    counts[
-                        team, month, "exit", f"{kind}|{day.day}|{_months_until(day, ends.get(e.version))}"
-                    ] += 1
-                elif e.kind == RECONNECTION:
-                    counts[team, month, "reconnection", str(e.facts["kind"])] += 1
+                elif kind == STARTED:
+                    key = (team, month, "started", "")
+                    points[key] = get(key, 0) + 1
+                elif kind == WORK_EXIT:
+                    exit_kind = str(e.facts["kind"])
+                    key = (team, month, "work_exit", exit_kind)
+                    points[key] = get(key, 0) + 1
+                    ended = _months_until(day, ends.get(e.version))
+                    key = (team, month, "exit", f"{exit_kind}|{day.day}|{ended}")
+                    points[key] = get(key, 0) + 1
+                elif kind == RECONNECTION:
+                    key = (team, month, "reconnection", str(e.facts["kind"]))
+                    points[key] = get(key, 0) + 1
+            following = index_of(entries[i].effective_date) if i < n else index + 1
+            if is_open:
+                if rung > rung_before_month:
+                    key = (team, month, "moved_up", "")
+                    points[key] = get(key, 0) + 1
+                self._span(team, rung, index, following)
+            if i == n:
+                break
+            index = following
         if is_open:
-            counts[team, month, "active", ""] += 1
-            counts[team, month, "rung", str(rung)] += 1
-            if rung > rung_before_month:
-                counts[team, month, "moved_up", ""] += 1
-        rung_before_month = rung
-    if is_open:
-        counts[team, name_of(last_month + 1), "tail", str(rung)] += 1
-    return counts
+            key = (team, name_of(index + 1), "tail", str(rung))
+            points[key] = get(key, 0) + 1
+
+    def _span(self, team: str, rung: int, first: int, end: int) -> None:
+        """Active at `rung`, held by `team`, from month `first` up to (not including) `end`."""
+        edges, get = self.edges, self.edges.get
+        edges[team, rung, first] = get((team, rung, first), 0) + 1
+        edges[team, rung, end] = get((team, rung, end), 0) - 1
+
+    def merge(self, other: Tally) -> None:
+        _sum_into(self.points, other.points)
+        _sum_into(self.edges, other.edges)
+
+    def counts(self) -> dict[Key, int]:
+        """Every count held (none zero), the spans turned into months."""
+        counts = {k: n for k, n in self.points.items() if n}
+        changes: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for (team, rung, month), n in self.edges.items():
+            changes.setdefault((team, rung), []).append((month, n))
+        for (team, rung), at in changes.items():
+            at.sort()
+            active = 0
+            for (month, n), (end, _) in pairwise(at):
+                active += n
+                for index in range(month, end) if active else ():
+                    for key in (
+                        (team, name_of(index), "active", ""),
+                        (team, name_of(index), "rung", str(rung)),
+                    ):
+                        counts[key] = counts.get(key, 0) + active
+        return counts
 
 
-def _effective_date(entry: Entry) -> date:
-    return entry.effective_date
+def _sum_into(mine: dict[_K, int], theirs: dict[_K, int]) -> None:
+    get = mine.get
+    for k, n in theirs.items():
+        mine[k] = get(k, 0) + n
+
+
+class _MonthByMonth(Tally):
+    """One journey's counts: its spans go straight into months (there is nothing to sum them with)."""
+
+    def _span(self, team: str, rung: int, first: int, end: int) -> None:
+        points, get, figure = self.points, self.points.get, str(rung)
+        for index in range(first, end):
+            month = name_of(index)
+            points[team, month, "active", ""] = get((team, month, "active", ""), 0) + 1
+            points[team, month, "rung", figure] = get((team, month, "rung", figure), 0) + 1
+
+
+def _day_teams(entries: Iterable[Entry]) -> dict[date, str]:
+    """The team each day with a team change ends with (it holds the day's every fact)."""
+    return {e.effective_date: str(e.facts["to_team"]) for e in entries if e.kind == TEAM_CHANGED}
 
 
 def _work_end_dates(entries: Iterable[Entry]) -> dict[int, date]:
@@ -147,30 +226,47 @@ class JourneyFold:
             raise PoisonEvent(f"the mirror has no rule for {type(event).__qualname__}")
 
     def add(self, entry: Entry) -> None:
-        """Take one entry of the journey (a void marks the entry it voids)."""
+        """Take one entry of the journey (a void marks the entry it voids), with only the facts a
+        fold reads: the client reference never enters a view, nor a runner's memory."""
+        facts = entry.facts
         if entry.kind == VOIDED:
-            self.voided.add(int(entry.facts["voided_version"]))
-        else:
+            self.voided.add(int(facts["voided_version"]))
+        elif facts.keys() <= FOLDED:
             self.entries[entry.version] = entry
+        else:
+            self.entries[entry.version] = Entry(
+                entry.version, entry.kind, entry.effective_date, _plain(facts)
+            )
 
     def refold(self) -> Counter[Key]:
         """Fold again; return the change to the team counts since the last fold."""
-        if 1 not in self.entries:
-            raise PoisonEvent("a journey's facts arrived before its start")
-        timeline = Timeline(e for v, e in self.entries.items() if v not in self.voided)
-        now = fold(timeline)
-        delta = Counter(now)
-        delta.subtract(self.counted)
+        now = fold(self._timeline())
+        delta = dict(now)
+        get = delta.get
+        for k, n in self.counted.items():
+            delta[k] = get(k, 0) - n
         self.counted = now
         return Counter({k: n for k, n in delta.items() if n})
+
+    def tally_into(self, tally: Tally) -> None:
+        """Add what this journey counts to a sum over journeys (a rebuild: nothing to subtract)."""
+        entries = list(self._timeline())
+        if entries:
+            tally.add(entries)
+
+    def _timeline(self) -> Timeline:
+        if 1 not in self.entries:
+            raise PoisonEvent("a journey's facts arrived before its start")
+        if not self.voided:
+            return Timeline(self.entries.values())
+        return Timeline(e for v, e in self.entries.items() if v not in self.voided)
 
     # Stored as JSON in the view. What it counted is not stored: a fold of the same entries gives
     # it again, and a row per journey stays small.
     def dump(self) -> dict[str, Any]:
         return {
             "entries": [
-                [e.version, e.kind, e.effective_date.isoformat(), _plain(e.facts)]
-                for e in self.entries.values()
+                [e.version, e.kind, e.effective_date.isoformat(), e.facts] for e in self.entries.values()
             ],
             "voided": sorted(self.voided),
         }
@@ -189,10 +285,10 @@ class JourneyFold:
 
 def _plain(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Only what the fold reads; the client reference never enters a view."""
-    return {k: v for k, v in facts.items() if k in _FOLDED}
+    return {k: v for k, v in facts.items() if k in FOLDED}
 
 
-_FOLDED = {"team", "initial_rung", "to_rung", "to_team", "kind", "reason"}
+FOLDED = frozenset({"team", "initial_rung", "to_rung", "to_team", "kind", "reason"})  # the facts a fold reads
 
 
 def process(
