@@ -264,6 +264,9 @@ def _child(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from infra.container import build
     from infra.projection_runner import rebuild, rebuild_workers
+    from infra.runtime import tune_gc
+
+    tune_gc()  # as `traject projections rebuild` starts
 
     answers = []
     for schema in args.schemas:

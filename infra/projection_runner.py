@@ -25,6 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import DataError, Notification, PersistenceError
 
 from infra.codec import entry_of
+from infra.runtime import tune_gc
 from infra.views import LogRow, LogSource, MirrorView, Part, StaleBatch
 from projections import mirror
 
@@ -359,6 +360,7 @@ def _start_worker(task: tuple[LogSource, int, int, Part]) -> tuple[subprocess.Po
 
 def _worker(fd: int) -> None:
     """A rebuild worker: fold one share of the log, sending its folds a page at a time, then its counts."""
+    tune_gc()  # as every traject process starts
     source, head, page, part = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our parent, on its pipe
     with Connection(fd, readable=False) as send:
         try:
