@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -12,6 +13,8 @@ from infra.settings import Settings
 from infra.store import SqlPositions, library_env, local_secret, ping, schema_setup
 from infra.views import MirrorView
 from services.journeys import JourneysApp
+
+POSITION_FRESH_S = 0.05  # how long a read of the mirror's position answers for others
 
 
 class ProjectionBehind(Exception):
@@ -29,6 +32,7 @@ class Container:
     jwt_key: bytes
     mirror: MirrorRunner
     _stop: threading.Event = field(default_factory=threading.Event)
+    _position_seen: tuple[float, int] = (float("-inf"), 0)  # (monotonic time read, position)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def today(self) -> date:
@@ -39,10 +43,28 @@ class Container:
         return ping(self.journeys.recorder)
 
     def await_position(self, position: int | None, timeout: float) -> int:
-        """The mirror's position, once it reflects `position` (read-your-writes)."""
+        """The mirror's position, once it reflects `position` (read-your-writes).
+
+        A position read within the last POSITION_FRESH_S seconds is answered again: under load
+        every request would otherwise read it from the database, to learn mostly that nothing
+        moved. A reader who needs its own write waits for it (`position`), and never gets less.
+        """
+        seen = self.fresh_position(position)
+        if seen is not None:
+            return seen
         if position is not None and not self.mirror.wait_for(position, timeout):
             raise ProjectionBehind(position, self.mirror.view.position())
-        return self.mirror.view.position()
+        now = time.monotonic()
+        reached = self.mirror.view.position()
+        self._position_seen = (now, reached)
+        return reached
+
+    def fresh_position(self, position: int | None = None) -> int | None:
+        """The position read within the last moment, if it reflects `position`; else None (no I/O)."""
+        seen_at, seen = self._position_seen
+        if time.monotonic() - seen_at < POSITION_FRESH_S and (position is None or seen >= position):
+            return seen
+        return None
 
     def start_projections(self) -> None:
         """Keep the views current from this process (the embedded default)."""

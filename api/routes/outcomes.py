@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Principal, needs, outcome_viewer
 from api.deps import Wiring
@@ -99,6 +100,15 @@ class Answers:
         self._lock = threading.Lock()
         self._size = size
 
+    def peek(self, key: tuple[Any, ...]) -> Response | None:
+        """The kept answer, if there is one (no work: safe on the event loop)."""
+        with self._lock:
+            found = self._found.get(key)
+            if found is None:
+                return None
+            self._found.move_to_end(key)
+        return Response(found[0], media_type=found[1])
+
     def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
         with self._lock:
             found = self._found.get(key)
@@ -114,10 +124,14 @@ class Answers:
         return Response(found[0], media_type=found[1])
 
 
-def _answer(
+async def _answer(
     request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
 ) -> Response:
-    position = wiring.await_position(r.min_position, r.timeout)
+    """On the event loop while nothing has to be read (the position is fresh, the answer kept);
+    reading the view's position or computing an answer goes to a worker thread."""
+    position = wiring.fresh_position(r.min_position)
+    if position is None:
+        position = await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
     today = wiring.today()
     last = r.last or month_of(today)
     first = r.first or _months_before(last, 11)
@@ -137,7 +151,11 @@ def _answer(
     csv = "text/csv" in request.headers.get("accept", "")
     ask = Ask(outcomes, outcome_viewer(caller), first, last, position, csv)
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
-    return answers.get(ask.key(request.url.path), lambda: build(ask))
+    key = ask.key(request.url.path)
+    kept = answers.peek(key)
+    if kept is not None:
+        return kept
+    return await run_in_threadpool(answers.get, key, lambda: build(ask))
 
 
 def _span(first: str, last: str) -> int:
@@ -172,7 +190,7 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(TeamOutcomesOut)
 )
-def team_outcomes(
+async def team_outcomes(
     team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
 ) -> Response:
     """A team's mirror per month: exact for the team itself, small cells suppressed for others."""
@@ -185,11 +203,11 @@ def team_outcomes(
             TeamOutcomesOut(team=team, months=[MonthOut.of(m) for m in months], **a.reflecting([team]))
         )
 
-    return _answer(request, caller, wiring, r, build)
+    return await _answer(request, caller, wiring, r, build)
 
 
 @router.get("/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(MunicipalityOutcomesOut))
-def municipality_outcomes(
+async def municipality_outcomes(
     caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
 ) -> Response:
     """The municipality's figures, and every team's beside them, with small-cell protection."""
@@ -207,11 +225,11 @@ def municipality_outcomes(
         )
         return _json(out)
 
-    return _answer(request, caller, wiring, r, build)
+    return await _answer(request, caller, wiring, r, build)
 
 
 @router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=_responses(FlowsOut))
-def team_flows(
+async def team_flows(
     team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
 ) -> Response:
     """Ladder flows per month: how many steps went from each rung to each other rung."""
@@ -222,7 +240,7 @@ def team_flows(
             return _csv([(team, months)])
         return _json(FlowsOut(team=team, months=[MonthOut.of(m) for m in months], **a.reflecting([team])))
 
-    return _answer(request, caller, wiring, r, build)
+    return await _answer(request, caller, wiring, r, build)
 
 
 def _only_flows(m: Month) -> Month:
