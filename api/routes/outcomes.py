@@ -6,7 +6,7 @@ dimension, and no parameter can ask for one.
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,46 +92,74 @@ class Answers:
     """Finished answers by everything they depend on, the view's position included.
 
     The figures change only when the view moves, so a team lead's page asked again (or by the
-    whole team) is answered from here until the next event is projected.
+    whole team) is answered from here until the next event is projected. When the view moves,
+    the many readers who ask at once wait for one computation of the new answer, not one each;
+    and the view's position is read by one reader at a time, the others meanwhile answered as
+    of the position read last (a moment old at most, and said in the answer).
     """
 
     def __init__(self, size: int = 512) -> None:
         self._found: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
-        self._lock = threading.Lock()
         self._size = size
+        self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
+        self._reading: asyncio.Future[int] | None = None
+        self._last_position: int | None = None
 
-    def peek(self, key: tuple[Any, ...]) -> Response | None:
-        """The kept answer, if there is one (no work: safe on the event loop)."""
-        with self._lock:
-            found = self._found.get(key)
-            if found is None:
-                return None
+    async def position(self, wiring: Container, r: Range) -> int:
+        """The position to answer at: fresh if read a moment ago; for a reader who named one, at
+        least that (waited for); else the last one read while someone reads it again."""
+        fresh = wiring.fresh_position(r.min_position)
+        if fresh is not None:
+            return fresh
+        if r.min_position is None and self._reading is not None and self._last_position is not None:
+            return self._last_position
+        if r.min_position is not None:
+            return await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(run_in_threadpool(wiring.await_position, None, r.timeout))
+            self._reading.add_done_callback(self._read)
+        return await asyncio.shield(self._reading)
+
+    def _read(self, reading: asyncio.Future[int]) -> None:
+        self._reading = None
+        if not reading.cancelled() and reading.exception() is None:
+            self._last_position = reading.result()
+
+    async def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
+        found = self._found.get(key)
+        if found is not None:
             self._found.move_to_end(key)
+        else:
+            computing = self._computing.get(key)
+            if computing is None:
+                computing = asyncio.ensure_future(run_in_threadpool(self._build, build))
+                self._computing[key] = computing
+                computing.add_done_callback(lambda done: self._computed(key, done))
+            found = await asyncio.shield(computing)
         return Response(found[0], media_type=found[1])
 
-    def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
-        with self._lock:
-            found = self._found.get(key)
-            if found is not None:
-                self._found.move_to_end(key)
-        if found is None:
-            answer = build()
-            found = (bytes(answer.body), answer.media_type or "application/json")
-            with self._lock:
-                self._found[key] = found
-                while len(self._found) > self._size:
-                    self._found.popitem(last=False)
-        return Response(found[0], media_type=found[1])
+    @staticmethod
+    def _build(build: Callable[[], Response]) -> tuple[bytes, str]:
+        answer = build()
+        return bytes(answer.body), answer.media_type or "application/json"
+
+    def _computed(self, key: tuple[Any, ...], done: asyncio.Future[tuple[bytes, str]]) -> None:
+        """On the event loop, as every use of this object: no lock is needed."""
+        self._computing.pop(key, None)
+        if done.cancelled() or done.exception() is not None:
+            return  # each reader waiting on it got the error; the next one computes afresh
+        self._found[key] = done.result()
+        while len(self._found) > self._size:
+            self._found.popitem(last=False)
 
 
 async def _answer(
     request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
 ) -> Response:
     """On the event loop while nothing has to be read (the position is fresh, the answer kept);
-    reading the view's position or computing an answer goes to a worker thread."""
-    position = wiring.fresh_position(r.min_position)
-    if position is None:
-        position = await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
+    reading the view's position or computing an answer goes to a worker thread, once for all."""
+    answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
+    position = await answers.position(wiring, r)
     today = wiring.today()
     last = r.last or month_of(today)
     first = r.first or _months_before(last, 11)
@@ -150,12 +178,7 @@ async def _answer(
     )
     csv = "text/csv" in request.headers.get("accept", "")
     ask = Ask(outcomes, outcome_viewer(caller), first, last, position, csv)
-    answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
-    key = ask.key(request.url.path)
-    kept = answers.peek(key)
-    if kept is not None:
-        return kept
-    return await run_in_threadpool(answers.get, key, lambda: build(ask))
+    return await answers.get(ask.key(request.url.path), lambda: build(ask))
 
 
 def _span(first: str, last: str) -> int:

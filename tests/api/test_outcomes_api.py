@@ -254,3 +254,46 @@ def test_readiness_reports_the_projection_lag(
     metrics = client.get("/metrics").text
     assert f"traject_event_log_head {written['position']}" in metrics
     assert 'traject_projection_lag{projection="mirror"} 0' in metrics
+
+
+def test_readers_asking_at_once_wait_for_one_computation_of_the_answer(
+    container: Container, token_for: Headers, monkeypatch: Any
+) -> None:
+    """When the view moves, a whole team's pages ask at once: one computes, all get its answer."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    from api.app import create_app
+    from projections.queries import Outcomes
+
+    load(container, 30)
+    container.mirror.catch_up()
+    computed: list[int] = []
+    real_team = Outcomes.team
+
+    def slow_team(self: Outcomes, *args: Any, **kwargs: Any) -> Any:
+        computed.append(threading.get_ident())
+        time.sleep(0.2)  # long enough for every reader to arrive while it runs
+        return real_team(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outcomes, "team", slow_team)
+    app = create_app(container)
+    headers = token_for("teamlead", "noord")
+
+    async def ask_at_once(n: int) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://traject") as http:
+            return await asyncio.gather(
+                *(http.get("/v1/teams/noord/outcomes", headers=headers) for _ in range(n))
+            )
+
+    answers = asyncio.run(ask_at_once(12))
+    assert [a.status_code for a in answers] == [200] * 12
+    assert len({a.content for a in answers}) == 1
+    assert len(computed) == 1
+    again = asyncio.run(ask_at_once(3))  # kept: no computing at all
+    assert [a.content for a in again] == [answers[0].content] * 3
+    assert len(computed) == 1
