@@ -45,7 +45,7 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
 
 ## bench: the benchmark suite (docs/performance.md) on its own throwaway PostgreSQL, and a Kafka broker
-## for K1 (baselines + project rows, 1M-event stores for P1/S1; ~12 min); writes bench/results/latest.json,
+## for K1 (baselines + project rows, 1M-event stores for P1/S1; ~8 min); writes bench/results/latest.json,
 ## latest.md and throughput.png. bench-quick: the same rows, smaller sizes, in about a minute.
 .PHONY: bench bench-quick
 $(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
