@@ -104,6 +104,13 @@ class Answers:
         self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
         self._reading: asyncio.Future[int] | None = None
         self._last_position: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _on_this_loop(self) -> None:
+        """Work in flight belongs to one event loop; an app served again (tests) starts afresh."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._computing, self._reading = loop, {}, None
 
     async def position(self, wiring: Container, r: Range) -> int:
         """The position to answer at: fresh if read a moment ago; for a reader who named one, at
@@ -111,6 +118,7 @@ class Answers:
         fresh = wiring.fresh_position(r.min_position)
         if fresh is not None:
             return fresh
+        self._on_this_loop()
         if r.min_position is None and self._reading is not None and self._last_position is not None:
             return self._last_position
         if r.min_position is not None:
@@ -130,6 +138,7 @@ class Answers:
         if found is not None:
             self._found.move_to_end(key)
         else:
+            self._on_this_loop()
             computing = self._computing.get(key)
             if computing is None:
                 computing = asyncio.ensure_future(run_in_threadpool(self._build, build))
