@@ -11,10 +11,13 @@ so each writer is told to commit its own events alone (and learns then whether i
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+log = logging.getLogger("traject.commits")
 
 E = TypeVar("E")
 R = TypeVar("R")
@@ -87,3 +90,74 @@ class GroupCommit(Generic[E, R]):
         if ticket.error is not None:
             raise ticket.error
         return ticket.results
+
+
+Done = Callable[[Sequence[R] | BaseException], None]
+
+
+class CommitQueue(Generic[E, R]):
+    """Group commit for writers that must not wait: they hand over their events with a callback,
+    and one committer thread stores everything handed over while it was busy in one transaction,
+    then tells each writer its results (or the error). Used by the event loop, which may not block.
+
+    A shared commit that fails on the store's uniqueness key tells each writer CommitAlone (whose
+    events conflicted is not known), as GroupCommit does; the writer then tries on its own.
+    """
+
+    def __init__(self, commit: Callable[[list[E]], list[R]], shared_failure: type[BaseException]) -> None:
+        self._commit = commit
+        self._shared_failure = shared_failure
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Sequence[E], Done[R]]] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, events: Sequence[E], done: Done[R]) -> None:
+        with self._cond:
+            if self._closed:
+                msg = "the commit queue is closed"
+                raise RuntimeError(msg)
+            self._queue.append((events, done))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="commit-queue", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Commit what was handed over, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            self._commit_batch(batch)
+
+    def _commit_batch(self, batch: list[tuple[Sequence[E], Done[R]]]) -> None:
+        events = [e for evs, _ in batch for e in evs]
+        outcomes: list[Sequence[R] | BaseException]
+        try:
+            results = self._commit(events)
+        except self._shared_failure as e:
+            outcomes = [CommitAlone() if len(batch) > 1 else e] * len(batch)
+        except BaseException as e:  # noqa: BLE001 - handed to every writer of the batch
+            outcomes = [e] * len(batch)
+        else:
+            outcomes, i = [], 0
+            for evs, _ in batch:
+                outcomes.append(results[i : i + len(evs)])
+                i += len(evs)
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            try:
+                done(outcome)
+            except Exception:  # a writer's callback must not stop the others' (it logs its own)
+                log.exception("a commit callback failed")

@@ -26,7 +26,7 @@ from domain.errors import Conflict, InvalidValueError, JourneyError
 from domain.journey import Journey, Provenance, journey_id_for
 from domain.timeline import Entry, JourneyState, Timeline
 from services.commands import BatchItem, FactCommand, StartJourney
-from services.group_commit import GroupCommit
+from services.group_commit import CommitQueue, GroupCommit
 
 Scope = frozenset[str] | None  # the teams a caller may touch; None means every team
 
@@ -139,6 +139,11 @@ class JourneysApp(Application[UUID]):
         self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
         self._locks = [threading.Lock() for _ in range(256)]
         self._group_commit: GroupCommit[Journey.Event, int] = GroupCommit(self._store, IntegrityError)
+        self._commit_queue: CommitQueue[Journey.Event, int] = CommitQueue(self._store, IntegrityError)
+
+    def close(self) -> None:
+        self._commit_queue.close()
+        super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -159,6 +164,56 @@ class JourneysApp(Application[UUID]):
             return self.record_batch([BatchItem(command, by, journey_id)], scope)[0]
         except BatchItemError as failed:
             raise failed.error from None
+
+    def record_soon(
+        self,
+        journey_id: UUID,
+        command: FactCommand,
+        by: Provenance,
+        scope: Scope,
+        done: Callable[[Written | BaseException], object],
+    ) -> bool:
+        """Record one fact without blocking the caller: decide it now on the cached journey, store
+        it with the next shared commit (another thread), and call `done` with the result there.
+
+        Answers False, having changed nothing, when that cannot be done without waiting or I/O (the
+        journey is locked by another writer, not cached, or the fact is a repeat whose position must
+        be read, or a refusal that may come from a stale journey): the caller then uses `record`.
+        A refusal that is the fact's own (an invalid value) is raised at once.
+        """
+        lock = self._locks[hash(journey_id) % len(self._locks)]
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            journey = self._cached(journey_id)
+            if journey is None or (scope is not None and journey.team not in scope):
+                lock.release()
+                return False
+            try:
+                version = command.apply_to(journey, by)
+            except _STATE_DEPENDENT:
+                lock.release()
+                return False
+            new = journey.collect_events()
+            if not new:
+                lock.release()
+                return False
+        except BaseException:
+            lock.release()
+            raise
+
+        def stored(result: Sequence[int] | BaseException) -> None:
+            try:
+                if isinstance(result, BaseException):
+                    self._evict([journey_id])  # it holds a fact that was never stored
+                    done(result)
+                else:
+                    done(Written(journey_id, version, result[-1], False))
+            finally:
+                lock.release()
+
+        self._commit_queue.submit(new, stored)  # type: ignore[arg-type]
+        return True
 
     def record_batch(self, items: Sequence[BatchItem], scope: Scope = None) -> list[Written]:
         """Record many facts about many journeys in one transaction: all of them, or none."""

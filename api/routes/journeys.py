@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated
@@ -30,6 +31,11 @@ router = APIRouter(prefix="/v1", tags=["journeys"])
 
 def _status(response: Response, duplicate: bool) -> None:
     response.status_code = 200 if duplicate else 201
+
+
+def _settle(future: asyncio.Future[Written | BaseException], result: Written | BaseException) -> None:
+    if not future.done():  # a request whose client went away was cancelled meanwhile
+        future.set_result(result)
 
 
 def _written(w: Written) -> Response:
@@ -63,7 +69,23 @@ async def record_event(
 ) -> Response:
     """Record one fact about a journey; `type` says which. Safe to retry with the same `event_id`."""
     by = provenance(body, caller, wiring)
-    record = partial(wiring.journeys.record, journey_id, body.command(), by, caller.scope)
+    command = body.command()
+    # The common case (a journey this process has cached, no other writer on it) is decided here
+    # and awaits the next shared commit without a thread of its own; anything else goes to a
+    # writer thread, as does a write whose shared commit failed (it is then decided afresh).
+    loop = asyncio.get_running_loop()
+    stored: asyncio.Future[Written | BaseException] = loop.create_future()
+    if wiring.journeys.record_soon(
+        journey_id,
+        command,
+        by,
+        caller.scope,
+        lambda result: loop.call_soon_threadsafe(_settle, stored, result),
+    ):
+        result = await stored
+        if isinstance(result, Written):
+            return _written(result)
+    record = partial(wiring.journeys.record, journey_id, command, by, caller.scope)
     return _written(await writers(request).run(record))
 
 

@@ -200,3 +200,40 @@ def test_dates_in_the_future_are_refused_in_the_municipalitys_calendar(
     )
     assert response.status_code == 422
     assert response.json()["field"] == "effective_date"
+
+
+def test_concurrent_posts_to_one_journey_all_land_with_gapless_versions_and_repeats_answer_200(
+    client: TestClient, container: Any, token_for: Headers
+) -> None:
+    """Single writes are decided on the event loop when they can be and share commits; under
+    concurrency on one journey some go the threaded way. Either way: every fact once, in order."""
+    import asyncio
+
+    import httpx
+
+    from api.app import create_app
+
+    h = token_for("caseworker", "noord")
+    jid = start(client, h)["journey_id"]
+    client.get(f"/v1/journeys/{jid}", headers=h)  # cached, as in a running process
+    bodies = [
+        fact("social_reconnection", kind="club", effective_date=days_ago(100 - n).isoformat())
+        for n in range(40)
+    ]
+
+    async def post_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://traject") as http:
+            posts = [http.post(f"/v1/journeys/{jid}/events", json=b, headers=h) for b in bodies]
+            return await asyncio.gather(*posts)
+
+    first = asyncio.run(post_all())
+    assert [r.status_code for r in first] == [201] * 40
+    assert sorted(r.json()["version"] for r in first) == list(range(2, 42))
+    positions = {r.json()["version"]: r.json()["position"] for r in first}
+    assert [positions[v] for v in sorted(positions)] == sorted(positions.values())
+    again = asyncio.run(post_all())  # the same event ids: repeats, nothing stored
+    assert [r.status_code for r in again] == [200] * 40
+    assert {r.json()["version"]: r.json()["position"] for r in again} == positions
+    history = client.get(f"/v1/journeys/{jid}/history", headers=h).json()["entries"]
+    assert [e["version"] for e in history] == list(range(1, 42))

@@ -30,6 +30,7 @@ from services.journeys import (
     ConcurrencyConflict,
     JourneyNotFound,
     OutOfScope,
+    Written,
 )
 from tests.conftest import days_ago
 
@@ -377,3 +378,102 @@ def test_a_big_batch_that_loses_a_race_is_decided_again_after_the_winner(
     assert positions == sorted(positions)
     ours.close()
     theirs.close()
+
+
+def recorded_soon(
+    container: Container, journey_id: UUID, command: FactCommand
+) -> Written | BaseException | bool:
+    """record_soon, waited for: False if it declined, else what its callback was given."""
+    got: list[Written | BaseException] = []
+    arrived = threading.Event()
+
+    def done(result: Written | BaseException) -> None:
+        got.append(result)
+        arrived.set()
+
+    if not container.journeys.record_soon(journey_id, command, by(container), None, done):
+        return False
+    assert arrived.wait(30)
+    return got[0]
+
+
+def test_a_fact_recorded_soon_is_decided_at_once_and_stored_by_the_shared_commit(
+    container: Container,
+) -> None:
+    jid = start(container)
+    container.journeys.journey(jid)  # cached, as in a running process
+    written = recorded_soon(container, jid, RecordStep(3, days_ago(5)))
+    assert isinstance(written, Written)
+    assert (written.version, written.duplicate) == (2, False)
+    assert written.position == head(container)
+    assert [e.kind for e in container.journeys.history(jid)] == ["Started", "LadderStepRecorded"]
+    assert container.journeys.record(jid, RecordStep(4, days_ago(4)), by(container)).version == 3  # lock free
+
+
+def test_record_soon_declines_what_it_cannot_do_without_waiting_and_changes_nothing(
+    container: Container,
+) -> None:
+    jid = start(container)
+    container.journeys._evict([jid])
+    assert recorded_soon(container, jid, RecordStep(3, days_ago(5))) is False  # not cached: I/O
+    container.journeys.journey(jid)
+    stripe = container.journeys._locks[hash(jid) % len(container.journeys._locks)]
+    with stripe:  # another writer holds the journey
+        assert recorded_soon(container, jid, RecordStep(3, days_ago(5))) is False
+    event_id = uuid4()
+    container.journeys.record(jid, RecordStep(3, days_ago(5)), by(container, event_id))
+    repeat = container.journeys.record_soon(
+        jid, RecordStep(3, days_ago(5)), by(container, event_id), None, lambda _: None
+    )
+    assert repeat is False  # a repeat answers with a stored position: that is a read
+    with pytest.raises(InvalidRungError):  # the fact's own fault: refused at once
+        container.journeys.record_soon(jid, RecordStep(9, days_ago(5)), by(container), None, lambda _: None)
+    assert container.journeys.journey(jid).version == 2
+    assert container.journeys.record(jid, RecordStep(4, days_ago(4)), by(container)).version == 3
+
+
+def test_a_fact_recorded_soon_that_loses_a_race_is_told_and_nothing_of_it_stays(
+    make_settings: Callable[..., Settings],
+) -> None:
+    ours, theirs = build(make_settings()), build(make_settings())
+    jid = start(ours)
+    ours.journeys.journey(jid)  # cached by us at version 1 ...
+    theirs.journeys.record(jid, RecordReconnection("club", days_ago(30)), by(theirs))  # ... then moved on
+    lost = recorded_soon(ours, jid, RecordStep(3, days_ago(5)))
+    assert isinstance(lost, BaseException)  # the store refused version 2 twice
+    # The journey was let go: the next write reloads it and lands after theirs.
+    assert ours.journeys.record(jid, RecordStep(3, days_ago(5)), by(ours)).version == 3
+    assert [e.kind for e in ours.journeys.history(jid)] == [
+        "Started",
+        "SocialReconnectionRecorded",
+        "LadderStepRecorded",
+    ]
+    ours.close()
+    theirs.close()
+
+
+def test_facts_recorded_soon_and_now_from_many_threads_land_with_gapless_versions(
+    container: Container,
+) -> None:
+    jid = start(container)
+    container.journeys.journey(jid)
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for k in range(10):
+                command = RecordReconnection("club", days_ago(50 - k))
+                outcome = recorded_soon(container, jid, command) if (n + k) % 2 else False
+                if outcome is False or isinstance(outcome, BaseException):
+                    container.journeys.record(jid, command, by(container))
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            failures.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    history = container.journeys.history(jid)
+    assert [e.version for e in history] == list(range(1, 82))
