@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import date
 from enum import Enum
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -392,26 +392,17 @@ class Journey(Aggregate):
 
 
 _BASE_FIELDS = frozenset(f.name for f in fields(Journey.Fact)) | {"originator_topic"}
-_OWN_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+@cache
 def _field_names(event_class: type) -> frozenset[str]:
-    names = _FIELD_NAMES.get(event_class)
-    if names is None:
-        names = _FIELD_NAMES[event_class] = frozenset(f.name for f in fields(event_class))
-    return names
+    return frozenset(f.name for f in fields(event_class))
 
 
-_FIELD_NAMES: dict[type, frozenset[str]] = {}
-
-
+@cache
 def own_fields(event_class: type) -> tuple[str, ...]:
     """The facts an event class adds to what every journey event carries."""
-    names = _OWN_FIELDS.get(event_class)
-    if names is None:
-        names = tuple(f.name for f in fields(event_class) if f.name not in _BASE_FIELDS)
-        _OWN_FIELDS[event_class] = names
-    return names
+    return tuple(f.name for f in fields(event_class) if f.name not in _BASE_FIELDS)
 
 
 def _fact_fields(effective_date: date, by: Provenance) -> dict[str, Any]:

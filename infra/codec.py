@@ -65,16 +65,9 @@ class TypedMapper(Mapper[UUID]):
         """A stored journey fact as its timeline entry and its recording time, without building the
         event (an audit replay reads a thousand); None for an event that is not a journey fact."""
         try:
-            kind, own = _entry_fields(stored_event.topic)
+            entry, data = _entry(stored_event.topic, stored_event.originator_version, stored_event.state)
         except TypeError:
             return None
-        data = orjson.loads(stored_event.state)
-        facts = {name: data[name] for name in own}
-        for name, convert in _own_converters(stored_event.topic):
-            facts[name] = convert(facts[name])
-        entry = Entry(
-            stored_event.originator_version, kind, date.fromisoformat(data["effective_date"]), facts
-        )
         return entry, datetime.fromisoformat(data["timestamp"])
 
 
@@ -83,11 +76,17 @@ def entry_of(topic: str, version: int, state: bytes) -> Entry:
 
     For reading the whole log fast (a rebuild); gives what `event.entry()` gives.
     """
+    return _entry(topic, version, state)[0]
+
+
+def _entry(topic: str, version: int, state: bytes) -> tuple[Entry, dict[str, Any]]:
+    """The entry, and the stored fields it was read from; TypeError if `topic` is not a journey fact."""
     kind, own = _entry_fields(topic)
     data = orjson.loads(state)
-    return Entry(
-        version, kind, date.fromisoformat(data["effective_date"]), {name: data[name] for name in own}
-    )
+    facts = {name: data[name] for name in own}
+    for name, convert in _own_converters(topic):
+        facts[name] = convert(facts[name])
+    return Entry(version, kind, date.fromisoformat(data["effective_date"]), facts), data
 
 
 @cache

@@ -59,10 +59,10 @@ class Container:
         self._position_seen = (now, reached)
         return reached
 
-    def fresh_position(self, position: int | None = None) -> int | None:
-        """The position read within the last moment, if it reflects `position`; else None (no I/O)."""
+    def fresh_position(self, position: int | None = None, within: float = POSITION_FRESH_S) -> int | None:
+        """The position read in the last `within` seconds, if it reflects `position`; else None (no I/O)."""
         seen_at, seen = self._position_seen
-        if time.monotonic() - seen_at < POSITION_FRESH_S and (position is None or seen >= position):
+        if time.monotonic() - seen_at < within and (position is None or seen >= position):
             return seen
         return None
 

@@ -65,20 +65,12 @@ class GroupCommit(Generic[E, R]):
         return self._outcome(ticket)
 
     def _run(self, batch: list[_Ticket[E, R]]) -> None:
-        events = [e for t in batch for e in t.events]
-        try:
-            results = self._commit(events) if events else []
-        except self._shared_failure as e:
-            for t in batch:
-                t.error = CommitAlone() if len(batch) > 1 else e
-        except BaseException as e:  # noqa: BLE001 - handed to every writer of the batch
-            for t in batch:
-                t.error = e
-        else:
-            i = 0
-            for t in batch:
-                t.results = results[i : i + len(t.events)]
-                i += len(t.events)
+        outcomes = _commit_shared(self._commit, self._shared_failure, [t.events for t in batch])
+        for t, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                t.error = outcome
+            else:
+                t.results = list(outcome)
         self.commits += 1
         self.writes += len(batch)
         for t in batch:
@@ -143,21 +135,33 @@ class CommitQueue(Generic[E, R]):
             self._commit_batch(batch)
 
     def _commit_batch(self, batch: list[tuple[Sequence[E], Done[R]]]) -> None:
-        events = [e for evs, _ in batch for e in evs]
-        outcomes: list[Sequence[R] | BaseException]
-        try:
-            results = self._commit(events)
-        except self._shared_failure as e:
-            outcomes = [CommitAlone() if len(batch) > 1 else e] * len(batch)
-        except BaseException as e:  # noqa: BLE001 - handed to every writer of the batch
-            outcomes = [e] * len(batch)
-        else:
-            outcomes, i = [], 0
-            for evs, _ in batch:
-                outcomes.append(results[i : i + len(evs)])
-                i += len(evs)
+        outcomes = _commit_shared(self._commit, self._shared_failure, [events for events, _ in batch])
         for (_, done), outcome in zip(batch, outcomes, strict=True):
             try:
                 done(outcome)
             except Exception:  # a writer's callback must not stop the others' (it logs its own)
                 log.exception("a commit callback failed")
+
+
+def _commit_shared(
+    commit: Callable[[list[E]], list[R]],
+    shared_failure: type[BaseException],
+    writers: Sequence[Sequence[E]],
+) -> list[Sequence[R] | BaseException]:
+    """Commit every writer's events in one transaction; answer each writer's results, or its error.
+
+    A shared commit failing on the store's uniqueness key tells each of several writers CommitAlone.
+    """
+    events = [e for evs in writers for e in evs]
+    try:
+        results = commit(events) if events else []
+    except shared_failure as e:
+        return [CommitAlone() if len(writers) > 1 else e] * len(writers)
+    except BaseException as e:  # noqa: BLE001 - handed to every writer of the batch
+        return [e] * len(writers)
+    outcomes: list[Sequence[R] | BaseException] = []
+    i = 0
+    for evs in writers:
+        outcomes.append(results[i : i + len(evs)])
+        i += len(evs)
+    return outcomes

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from itertools import takewhile
+from operator import attrgetter, itemgetter
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -28,6 +30,7 @@ from domain.timeline import Entry, JourneyState, Timeline
 from services.commands import BatchItem, FactCommand, StartJourney
 from services.group_commit import CommitQueue, GroupCommit
 
+T = TypeVar("T")
 Scope = frozenset[str] | None  # the teams a caller may touch; None means every team
 
 
@@ -185,22 +188,14 @@ class JourneysApp(Application[UUID]):
         if not lock.acquire(blocking=False):
             return False
         try:
-            journey = self._cached(journey_id)
-            if journey is None or (scope is not None and journey.team not in scope):
-                lock.release()
-                return False
-            try:
-                version = command.apply_to(journey, by)
-            except _STATE_DEPENDENT:
-                lock.release()
-                return False
-            new = journey.collect_events()
-            if not new:
-                lock.release()
-                return False
+            decided = self._decide_cached(journey_id, command, by, scope)
         except BaseException:
             lock.release()
             raise
+        if decided is None:
+            lock.release()
+            return False
+        version, new = decided
 
         def stored(result: Sequence[int] | BaseException) -> None:
             try:
@@ -212,8 +207,28 @@ class JourneysApp(Application[UUID]):
             finally:
                 lock.release()
 
-        self._commit_queue.submit(new, stored)  # type: ignore[arg-type]
+        try:
+            self._commit_queue.submit(new, stored)
+        except BaseException:  # closed: the decided fact goes nowhere, nor may the journey keep it
+            self._evict([journey_id])
+            lock.release()
+            raise
         return True
+
+    def _decide_cached(
+        self, journey_id: UUID, command: FactCommand, by: Provenance, scope: Scope
+    ) -> tuple[int, Sequence[Journey.Event]] | None:
+        """The fact acted out on the cached journey: its version and new events; None (nothing
+        changed) if that needs I/O or may be judged wrongly on a journey behind the store."""
+        journey = self._cached(journey_id)
+        if journey is None or (scope is not None and journey.team not in scope):
+            return None
+        try:
+            version = command.apply_to(journey, by)
+        except _STATE_DEPENDENT:
+            return None
+        new = journey.collect_events()
+        return (version, new) if new else None  # type: ignore[return-value]
 
     def record_batch(self, items: Sequence[BatchItem], scope: Scope = None) -> list[Written]:
         """Record many facts about many journeys in one transaction: all of them, or none."""
@@ -398,7 +413,7 @@ class JourneysApp(Application[UUID]):
                 if known_at is None:
                     return copy.deepcopy(journey)
         # An audit replay: one read of the journey's events, replayed as far as known then.
-        then = _replay(None, _known_by(self._facts(journey_id), known_at))
+        then = _replay(None, _known_by(self._facts(journey_id), known_at, attrgetter("timestamp")))
         if then is None:
             raise JourneyNotFound(journey_id)
         return then
@@ -438,7 +453,7 @@ class JourneysApp(Application[UUID]):
         known_at = _aware(known_at)
         events = self._facts(journey_id)
         if known_at is not None:
-            events = _known_by(events, known_at)
+            events = _known_by(events, known_at, attrgetter("timestamp"))
         voided_by = {
             e.voided_version: e.originator_version for e in events if isinstance(e, Journey.EntryVoided)
         }
@@ -448,16 +463,8 @@ class JourneysApp(Application[UUID]):
         """The journey's entries known at a moment (the run from the start recorded by then, as
         `_known_by`), decoded straight to entries when the mapper can (infra.codec.TypedMapper)."""
         to_entry = getattr(self.mapper, "to_entry", None) or self._entry_via_event
-        known: list[Entry] = []
-        for stored in self.recorder.select_events(journey_id):
-            decoded = to_entry(stored)
-            if decoded is None:
-                continue
-            entry, recorded_at = decoded
-            if recorded_at > moment:
-                break
-            known.append(entry)
-        return known
+        decoded = (d for d in map(to_entry, self.recorder.select_events(journey_id)) if d is not None)
+        return [entry for entry, _ in _known_by(decoded, moment, itemgetter(1))]
 
     def _entry_via_event(self, stored: StoredEvent) -> tuple[Entry, datetime] | None:
         event = self.mapper.to_domain_event(stored)
@@ -501,18 +508,13 @@ def looks_like_bsn(value: str) -> bool:
     return (total - int(digits[8])) % 11 == 0
 
 
-def _known_by(events: list[Journey.Fact], moment: datetime) -> list[Journey.Fact]:
-    """The events known at a moment: the longest run from the start recorded by then.
+def _known_by(items: Iterable[T], moment: datetime, recorded_at: Callable[[T], datetime]) -> list[T]:
+    """The items known at a moment: the longest run from the start recorded by then.
 
     Recorded times come from the processes that wrote them; a run, not a filter, keeps the answer a
     journey that existed (versions 1..n) even if two processes' clocks disagree.
     """
-    known = []
-    for event in events:
-        if event.timestamp > moment:
-            break
-        known.append(event)
-    return known
+    return list(takewhile(lambda item: recorded_at(item) <= moment, items))
 
 
 def _in_scope(journey: Journey, scope: Scope) -> Journey:

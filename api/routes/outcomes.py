@@ -7,6 +7,7 @@ dimension, and no parameter can ask for one.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,6 @@ class Answers:
         self._size = size
         self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
         self._reading: asyncio.Future[int] | None = None
-        self._last_position: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _on_this_loop(self) -> None:
@@ -119,19 +119,20 @@ class Answers:
         if fresh is not None:
             return fresh
         self._on_this_loop()
-        if r.min_position is None and self._reading is not None and self._last_position is not None:
-            return self._last_position
         if r.min_position is not None:
             return await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
         if self._reading is None:
             self._reading = asyncio.ensure_future(run_in_threadpool(wiring.await_position, None, r.timeout))
             self._reading.add_done_callback(self._read)
+        else:
+            last = wiring.fresh_position(within=math.inf)  # someone is reading it: the last one read
+            if last is not None:
+                return last
         return await asyncio.shield(self._reading)
 
     def _read(self, reading: asyncio.Future[int]) -> None:
-        self._reading = None
-        if not reading.cancelled() and reading.exception() is None:
-            self._last_position = reading.result()
+        if reading is self._reading:
+            self._reading = None
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
         found = self._found.get(key)
