@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from domain.teams import InvalidTeamError, team_slug
 from projections.queries import Viewer
+
+if TYPE_CHECKING:
+    from infra.teams import StoredTeams
 
 ROLES = ("caseworker", "teamlead", "reporting", "auditor", "admin")
 PUBLIC = "public"
@@ -138,10 +143,30 @@ async def current_caller(
         raise Unauthenticated("a bearer token is required")
     codec: TokenCodec = request.app.state.tokens
     principal = codec.decode(credentials.credentials)
+    principal = await registered_teams(principal, request.app.state.container.teams)
     if principal.role not in POLICY[permission]:
         raise Forbidden(f"the {principal.role} role may not do this")
     return principal
 
 
-# async, though it does no I/O: a plain def dependency would cost each request a threadpool hop.
+async def registered_teams(principal: Principal, teams: StoredTeams) -> Principal:
+    """The caller with its teams as registered slugs; a token that names any other team is refused,
+    `*` (the municipality's own scope in the mirror) and look-alikes included."""
+    if principal.teams <= teams.cached():
+        return principal
+    try:
+        slugs = frozenset(team_slug(t) for t in principal.teams)
+    except InvalidTeamError:
+        raise Unauthenticated("the token's teams claim names something that is not a team") from None
+    missing = slugs - teams.cached()
+    unknown = (
+        await run_in_threadpool(lambda: sorted(s for s in missing if not teams.known(s))) if missing else []
+    )
+    if unknown:
+        raise Unauthenticated(f"the municipality has no team {', '.join(unknown)}")
+    return replace(principal, teams=slugs)
+
+
+# async, though a team this process has not seen is looked up (in a thread): a plain def dependency
+# would cost each request a threadpool hop.
 Caller = Annotated[Principal, Depends(current_caller)]

@@ -1,13 +1,15 @@
-"""The `traject` command: serve, token, demo."""
+"""The `traject` command: serve, token, demo, worker, projections, teams."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from api.auth import ROLES, TokenCodec
-from infra.container import build
+from domain.teams import InvalidTeamError, team_slug
+from infra.container import Container, build
 from infra.runtime import tune_gc
 from infra.settings import Settings
 
@@ -36,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     projections.add_argument("action", choices=["rebuild", "status"])
     projections.add_argument("name", choices=["mirror"])
 
+    _teams_parser(sub)
+
     args = parser.parse_args(argv)
     tune_gc()
     settings = Settings()
@@ -47,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _worker(settings)
     if args.command == "projections":
         return _projections(settings, args.action)
+    if args.command == "teams":
+        return _teams(settings, args)
     return _demo(settings, args.journeys, args.seed)
 
 
@@ -126,18 +132,24 @@ def _token(settings: Settings, role: str, teams: list[str], subject: str, minute
         return 2
     container = build(settings)
     try:
+        slugs = _registered(container, teams)
+        if slugs is None:
+            return 2
         codec = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
-        print(codec.issue(subject, role, teams, minutes or settings.token_ttl_minutes))
+        print(codec.issue(subject, role, slugs, minutes or settings.token_ttl_minutes))
     finally:
         container.close()
     return 0
 
 
 def _demo(settings: Settings, journeys: int, seed: int) -> int:
-    from services.caseload import caseload
+    from services.caseload import TEAMS, caseload
 
     container = build(settings)
     try:
+        for team in TEAMS:  # synthetic teams for the synthetic caseload; a name given before stays
+            if not container.teams.known(team):
+                container.teams.add(team, f"Team {team.capitalize()}")
         written = 0
         batch = []
         for items in caseload(journeys=journeys, today=container.today(), seed=seed):
@@ -151,6 +163,69 @@ def _demo(settings: Settings, journeys: int, seed: int) -> int:
     finally:
         container.close()
     return 0
+
+
+def _teams_parser(sub: Any) -> None:
+    teams = sub.add_parser("teams", help="the municipality's teams: journeys and tokens name only these")
+    action = teams.add_subparsers(dest="action", required=True)
+    add = action.add_parser("add", help="register a team, or rename one (its slug stays)")
+    add.add_argument("slug", help="1 to 40 of a-z, 0-9 and inner hyphens, e.g. noord")
+    add.add_argument("--name", default="", help='what people call it, e.g. "Team Noord"')
+    action.add_parser("list", help="the registered teams")
+    action.add_parser(
+        "adopt", help="register the teams journeys already hold (a store from before the registry)"
+    )
+
+
+def _teams(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.teams import InvalidTeamName
+
+    container = build(settings)
+    try:
+        teams = container.teams
+        if args.action == "add":
+            try:
+                team = teams.add(args.slug, args.name)
+            except (InvalidTeamError, InvalidTeamName) as e:
+                print(f"traject teams add: {e}", file=sys.stderr)
+                return 2
+            print(f"{team.slug}\t{team.name}")
+        elif args.action == "list":
+            for team in teams.all():
+                print(f"{team.slug}\t{team.name}")
+        else:
+            head, position = container.head_position(), container.mirror.view.position()
+            if position < head:  # the teams in use are read from the mirror
+                print(f"the mirror is at {position} of {head}: let it catch up first", file=sys.stderr)
+                return 1
+            adoption = teams.adopt(container.mirror.view.teams())
+            for slug in adoption.added:
+                print(f"registered {slug}")
+            for name, why in adoption.refused.items():
+                print(f"not registered {name!r}: {why}", file=sys.stderr)
+            return 1 if adoption.refused else 0
+    finally:
+        container.close()
+    return 0
+
+
+def _registered(container: Container, teams: list[str]) -> list[str] | None:
+    """The teams as registered slugs; None, having said why, if one is not a registered team."""
+    slugs = []
+    for name in teams:
+        try:
+            slug = team_slug(name)
+        except InvalidTeamError as e:
+            print(f"--team {name!r}: {e}", file=sys.stderr)
+            return None
+        if not container.teams.known(slug):
+            print(
+                f"--team {slug}: not a team here; register it with `traject teams add {slug}`",
+                file=sys.stderr,
+            )
+            return None
+        slugs.append(slug)
+    return slugs
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller
 from api.schemas import In
 from domain.journey import Provenance
+from domain.teams import InvalidTeamError, team_slug
 from infra.container import Container
 
 T = TypeVar("T")
@@ -64,3 +66,22 @@ def provenance(body: In, caller: Caller, wiring: Container, channel: str = "http
 
 
 JourneyId = Annotated[UUID, "journey id"]
+
+
+class TeamNotFound(Exception):
+    """A team path names no registered team: not found, whatever bytes it holds."""
+
+
+async def known_team(team: str, caller: Caller, wiring: Wiring) -> str:
+    """The registered team a path names, as its slug; asked only once the caller's token checked out
+    (`caller`), so an anonymous caller learns nothing of which teams exist."""
+    try:
+        slug = team_slug(team)
+    except InvalidTeamError:
+        raise TeamNotFound("no such team") from None  # never echoed: it may hold any bytes
+    if slug not in wiring.teams.cached() and not await run_in_threadpool(wiring.teams.known, slug):
+        raise TeamNotFound(f"the municipality has no team {slug}")
+    return slug
+
+
+KnownTeam = Annotated[str, Depends(known_team)]

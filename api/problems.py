@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.auth import Forbidden, Unauthenticated
+from api.deps import TeamNotFound
 from api.schemas import TYPE_TAGS
 from domain.errors import Conflict, JourneyError
 from infra.container import ProjectionBehind
@@ -98,6 +99,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BatchItemError)
     def batch_item(_: Request, exc: BatchItemError) -> JSONResponse:
         return _field_problem(exc.error, exc.index)
+
+    @app.exception_handler(TeamNotFound)
+    def no_team(_: Request, exc: TeamNotFound) -> JSONResponse:
+        return problem(404, "Team not found", str(exc), field="team")
 
     @app.exception_handler(ConcurrencyConflict)
     def concurrency(_: Request, exc: ConcurrencyConflict) -> JSONResponse:

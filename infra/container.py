@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from infra.projection_runner import MirrorRunner
 from infra.settings import Settings
 from infra.store import SqlPositions, library_env, local_secret, ping, schema_setup
+from infra.teams import StoredTeams, configured
 from infra.views import MirrorView
 from services.journeys import JourneysApp
 
@@ -31,6 +32,7 @@ class Container:
     journeys: JourneysApp
     jwt_key: bytes
     mirror: MirrorRunner
+    teams: StoredTeams
     _stop: threading.Event = field(default_factory=threading.Event)
     _position_seen: tuple[float, int] = (float("-inf"), 0)  # (monotonic time read, position)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -88,6 +90,7 @@ class Container:
 
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
+    listed = configured(settings.teams)  # a bad list stops the start before anything is opened
     with schema_setup(settings):  # creates what is missing; processes starting together take turns
         journeys = JourneysApp(
             library_env(settings),
@@ -95,6 +98,10 @@ def build(settings: Settings | None = None) -> Container:
             municipality=settings.municipality,
         )
         view = MirrorView(journeys.recorder)
+        teams = StoredTeams(journeys.recorder)
+        for team in listed:
+            teams.add(team.slug, team.name)
+    journeys.teams = teams
     journeys.positions = SqlPositions(journeys.recorder)
     jwt_key = (
         settings.jwt_public_key.encode()
@@ -103,4 +110,4 @@ def build(settings: Settings | None = None) -> Container:
     )
     mirror = MirrorRunner(journeys, view, settings.projection_batch)
     journeys.on_recorded = lambda _head: mirror.wake.set()
-    return Container(settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror)
+    return Container(settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror, teams=teams)

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where notification links point
     worker_metrics_port: int = 0  # the worker's /metrics port; 0 means none
 
+    # The municipality's teams (infra/teams.py), registered at every start: `slug[:name]`, comma-separated.
+    teams: str = ""
+
     @property
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.data_dir / "traject.db"

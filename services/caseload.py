@@ -29,12 +29,13 @@ from services.commands import (
 )
 
 _MOVABLE = (RecordStep, RecordReconnection, AssessSelfReliance)
+TEAMS = ("noord", "zuid", "centrum")  # the demo's teams: `traject demo` registers them
 
 
 def caseload(
     *,
     journeys: int = 600,
-    teams: tuple[str, ...] = ("noord", "zuid", "centrum"),
+    teams: tuple[str, ...] = TEAMS,
     today: date,
     years: int = 2,
     seed: int = 7,

@@ -13,7 +13,7 @@ import hmac
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from itertools import takewhile
 from operator import attrgetter, itemgetter
@@ -26,8 +26,9 @@ from eventsourcing.utils import EnvType
 
 from domain.errors import Conflict, InvalidValueError, JourneyError
 from domain.journey import Journey, Provenance, journey_id_for
+from domain.teams import team_slug, unknown_team
 from domain.timeline import Entry, JourneyState, Timeline
-from services.commands import BatchItem, FactCommand, StartJourney
+from services.commands import BatchItem, ChangeTeam, FactCommand, StartJourney
 from services.group_commit import CommitQueue, GroupCommit
 
 T = TypeVar("T")
@@ -111,6 +112,19 @@ class PositionIndex(Protocol):
     def position_of(self, journey_id: UUID, version: int) -> int | None: ...
 
 
+class TeamRegistry(Protocol):
+    """The municipality's teams, by slug (domain.teams): a journey is only ever held by one of them."""
+
+    def known(self, slug: str) -> bool: ...
+
+
+class NoTeams:
+    """The registry until the composition root gives the real one: it knows no team."""
+
+    def known(self, slug: str) -> bool:
+        return False
+
+
 class DateAsISO(Transcoding):
     type = date
     name = "date_iso"
@@ -138,6 +152,7 @@ class JourneysApp(Application[UUID]):
         self._pseudonym_key = pseudonym_key
         self.municipality = municipality
         self.positions = positions
+        self.teams: TeamRegistry = NoTeams()  # the composition root gives the municipality's registry
         self.max_attempts = max_attempts
         self.on_recorded: Callable[[int], None] | None = None  # told the new head after each save
         self._locks = [threading.Lock() for _ in range(256)]
@@ -181,7 +196,8 @@ class JourneysApp(Application[UUID]):
 
         Answers False, having changed nothing, when that cannot be done without waiting or I/O (the
         journey is locked by another writer, not cached, or the fact is a repeat whose position must
-        be read, or a refusal that may come from a stale journey): the caller then uses `record`.
+        be read, a team change (whose team the registry may read), or a refusal that may come from a
+        stale journey): the caller then uses `record`.
         A refusal that is the fact's own (an invalid value) is raised at once.
         """
         lock = self._locks[hash(journey_id) % len(self._locks)]
@@ -223,6 +239,8 @@ class JourneysApp(Application[UUID]):
         journey = self._cached(journey_id)
         if journey is None or (scope is not None and journey.team not in scope):
             return None
+        if isinstance(command, ChangeTeam):
+            return None  # the registry may need reading
         try:
             version = command.apply_to(journey, by)
         except _STATE_DEPENDENT:
@@ -321,20 +339,30 @@ class JourneysApp(Application[UUID]):
         assert item.journey_id is not None
         journey = touched.get(item.journey_id) or self._load(item.journey_id, scope, fresh=fresh)
         touched[journey.id] = _in_scope(journey, scope)  # an earlier item may have moved it away
+        if isinstance(command, ChangeTeam):
+            command = replace(command, to_team=self._registered(command.to_team, "to_team"))
         return journey, command.apply_to(journey, item.by)
 
     def _new_journey(self, command: StartJourney, by: Provenance, scope: Scope) -> Journey:
-        if scope is not None and command.team not in scope:
-            raise OutOfScope(command.team)
+        team = self._registered(command.team, "team")
+        if scope is not None and team not in scope:
+            raise OutOfScope(team)
         municipality = command.municipality or self.municipality
         return Journey.start(
             client_ref=self.pseudonym(municipality, command.client_reference),
             municipality=municipality,
-            team=command.team,
+            team=team,
             initial_rung=command.initial_rung,
             effective_date=command.effective_date,
             by=by,
         )
+
+    def _registered(self, name: str, field: str) -> str:
+        """The slug of a registered team, for a name in any spelling of it (domain.teams)."""
+        slug = team_slug(name, field)
+        if not self.teams.known(slug):
+            raise unknown_team(slug, field)
+        return slug
 
     def _store(self, events: list[Journey.Event]) -> list[int]:
         """Store events in one transaction; return their positions (the library's save(), lean)."""

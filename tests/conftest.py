@@ -23,6 +23,9 @@ from infra.container import Container, build
 from infra.settings import Settings
 
 BACKENDS = ("sqlite", "postgres")
+TEAMS = (
+    "noord:Team Noord,zuid:Team Zuid,oost:Team Oost,centrum:Team Centrum"  # registered in every test store
+)
 
 
 def database_url() -> str:
@@ -71,6 +74,7 @@ def make_settings(backend: str, tmp_path: Path, pg_schema: Callable[[], str]) ->
             "jwt_secret": "test-secret-of-sufficient-length-0123456789",
             "pseudonym_key": "test-pseudonym-key",
             "municipality": "Amersfoort",
+            "teams": TEAMS,
         }
         if backend == "postgres":
             values |= {"database_url": database_url(), "pg_schema": schema, "pg_pool_size": 4}

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Principal, needs, outcome_viewer
-from api.deps import Wiring
+from api.deps import KnownTeam, Wiring
 from api.outcome_schemas import FlowsOut, MonthOut, MunicipalityOutcomesOut, TeamOutcomesOut, as_csv
 from infra.container import Container
 from projections.months import month_of, parse_month
@@ -224,7 +224,7 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(TeamOutcomesOut)
 )
 async def team_outcomes(
-    team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
+    team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
 ) -> Response:
     """A team's mirror per month: exact for the team itself, small cells suppressed for others."""
 
@@ -263,7 +263,7 @@ async def municipality_outcomes(
 
 @router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=_responses(FlowsOut))
 async def team_flows(
-    team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
+    team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
 ) -> Response:
     """Ladder flows per month: how many steps went from each rung to each other rung."""
 
