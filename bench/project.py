@@ -42,6 +42,7 @@ from services.journeys import JourneysApp
 JWT_SECRET = "bench-jwt-secret-of-sufficient-length-0123456789"
 PSEUDONYM_KEY = "bench-pseudonym-key"
 TEAM = "noord"
+TEAMS = "noord,zuid,centrum"  # the registered teams: the caseload's (services/caseload.py)
 BATCH = 500
 
 
@@ -54,6 +55,7 @@ def settings(ctx: Ctx, **overrides: object) -> Settings:
         "data_dir": ctx.work_dir / "var",
         "jwt_secret": JWT_SECRET,
         "pseudonym_key": PSEUDONYM_KEY,
+        "teams": TEAMS,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -330,6 +332,7 @@ def server_env(ctx: Ctx) -> dict[str, str]:
         "TRAJECT_DATA_DIR": str(ctx.work_dir / "var"),
         "TRAJECT_JWT_SECRET": JWT_SECRET,
         "TRAJECT_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "TRAJECT_TEAMS": TEAMS,
     }
 
 
