@@ -99,8 +99,7 @@ def build(settings: Settings | None = None) -> Container:
         )
         view = MirrorView(journeys.recorder)
         teams = StoredTeams(journeys.recorder)
-        for team in listed:
-            teams.add(team.slug, team.name)
+        teams.register(listed)
     journeys.teams = teams
     journeys.positions = SqlPositions(journeys.recorder)
     jwt_key = (

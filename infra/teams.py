@@ -42,14 +42,18 @@ class Adoption:
 
 def configured(text: str) -> list[Team]:
     """Teams from the TRAJECT_TEAMS setting: `slug[:name]` pairs separated by commas."""
-    found = []
+    found: list[Team] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         slug, _, name = part.partition(":")
         try:
-            found.append(Team(team_slug(slug), display_name(name or slug)))
+            team = Team(team_slug(slug), display_name(name or slug))
         except (InvalidTeamError, InvalidTeamName) as e:
             msg = f"TRAJECT_TEAMS: {part!r}: {e}"
             raise ValueError(msg) from None
+        if any(t.slug == team.slug for t in found):
+            msg = f"TRAJECT_TEAMS: {team.slug} is listed twice"
+            raise ValueError(msg)
+        found.append(team)
     return found
 
 
@@ -109,16 +113,24 @@ class StoredTeams:
     def add(self, slug: str, name: str = "") -> Team:
         """Register a team, or rename one (its slug stays: journeys and figures name it)."""
         team = Team(team_slug(slug), display_name(name or slug))
-        with self._transaction() as c:
-            c.execute(
-                self._q(
-                    f"INSERT INTO {self.table} (slug, name, added_at) VALUES (?, ?, ?) "  # noqa: S608
-                    "ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
-                ),
-                (team.slug, team.name, datetime.now(UTC).isoformat()),
-            )
-        self.reload()
+        self.register([team])
         return team
+
+    def register(self, teams: Iterable[Team]) -> None:
+        """Register or rename these teams in one transaction; none if the table already says so
+        (every process applies TRAJECT_TEAMS at its start)."""
+        changed = set(teams) - set(self.all())
+        if changed:
+            now = datetime.now(UTC).isoformat()
+            with self._transaction() as c:
+                c.executemany(
+                    self._q(
+                        f"INSERT INTO {self.table} (slug, name, added_at) VALUES (?, ?, ?) "  # noqa: S608
+                        "ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
+                    ),
+                    [(t.slug, t.name, now) for t in sorted(changed, key=lambda t: t.slug)],
+                )
+        self.reload()
 
     def adopt(self, in_use: Iterable[str]) -> Adoption:
         """Register the teams journeys already hold (a store from before the registry); a team

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.auth import TokenCodec
 from api.ingest import Ingest
-from infra.container import Container
+from infra.container import Container, build
+from infra.settings import Settings
 from tests.api.test_ingest import messages
 from tests.api.test_journeys_api import fact, start
 from tests.conftest import days_ago, new_id
@@ -155,3 +156,16 @@ def test_a_kafka_message_naming_an_unregistered_team_is_a_dead_letter(container:
         (422, "UnknownTeamError", "event.to_team"),
     ]
     assert container.journeys.journey(journey_of(good)).team == "noord"
+
+
+def test_a_team_registered_while_the_service_runs_is_known_at_its_first_use(
+    client: TestClient, container: Container, make_settings: Callable[..., Settings]
+) -> None:
+    h = raw_token(container, "west", role="teamlead")
+    assert_problem(client.get("/v1/teams/west/outcomes", headers=h), 401)
+    admin = build(make_settings())  # `traject teams add west`, in another process
+    try:
+        admin.teams.add("west", "Team West")
+    finally:
+        admin.close()
+    assert client.get("/v1/teams/west/outcomes", headers=h).json()["exact"] is True

@@ -45,7 +45,7 @@ def test_the_teams_in_the_settings_are_registered_at_every_start(
         again.close()
 
 
-@pytest.mark.parametrize("listed", ["noord,*", "noord:=HYPERLINK(1)", "no\u200dord"])
+@pytest.mark.parametrize("listed", ["noord,*", "noord:=HYPERLINK(1)", "no\u200dord", "noord:A,NOORD:B"])
 def test_a_bad_team_in_the_settings_stops_the_start(
     make_settings: Callable[..., Settings], listed: str
 ) -> None:
