@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.auth import Forbidden, Unauthenticated
 from api.schemas import TYPE_TAGS
@@ -30,58 +32,83 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResp
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    response = JSONResponse(body, status_code=status, media_type=PROBLEM)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+MAX_LISTED = 20  # problems listed in one answer: a 1 MB body must not earn a 5 MB answer
+MAX_TEXT = 200  # characters of a name or reason: a message may quote the (long) input
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and p not in TYPE_TAGS]
+    return _clip(".".join(parts))
+
+
+def invalid_members(errors: Sequence[Any]) -> dict[str, Any]:
+    """The problem members for schema errors (pydantic's): the first as `detail` and `field`, the
+    first MAX_LISTED in `invalidParams`, and how many there were in `invalidParamsTotal`."""
+    params = [
+        {"name": _location(e["loc"]), "code": e["type"], "reason": _clip(e["msg"])}
+        for e in errors[:MAX_LISTED]
+    ]
+    first = params[0] if params else {"name": "", "code": "invalid", "reason": "invalid request"}
+    return {
+        "detail": f"{first['name']}: {first['reason']}" if first["name"] else first["reason"],
+        "code": first["code"],
+        "field": first["name"] or None,
+        "invalidParams": params,
+        "invalidParamsTotal": len(errors),
+    }
+
+
+def refusal_members(error: Exception, prefix: str = "") -> dict[str, Any]:
+    """The problem members for a fact the journeys application refused; `prefix` leads the field
+    (`events.3.` in an HTTP batch, `event.` on the inbound topic). Raises what it does not know."""
+    code = type(error).__name__
+    if isinstance(error, JourneyError):
+        field = f"{prefix}{error.field}" if error.field else None
+        return {
+            "status": 409 if isinstance(error, Conflict) else 422,
+            "title": error.title,
+            "detail": error.detail,
+            "code": code,
+            "field": field,
+            "invalidParams": [{"name": field, "code": code, "reason": error.detail}] if field else None,
+        }
+    if isinstance(error, JourneyNotFound):
+        field = f"{prefix}journey_id" if prefix else None
+        return {
+            "status": 404,
+            "title": "Journey not found",
+            "detail": str(error),
+            "code": code,
+            "field": field,
+        }
+    raise error
 
 
 def _field_problem(error: Exception, item: int | None = None) -> JSONResponse:
     prefix = f"events.{item}." if item is not None else ""
-    if isinstance(error, JourneyError):
-        status = 409 if isinstance(error, Conflict) else 422
-        field = f"{prefix}{error.field}" if error.field else None
-        params = [{"name": field, "code": type(error).__name__, "reason": error.detail}] if field else None
-        return problem(
-            status,
-            error.title,
-            error.detail,
-            field=field,
-            item=item,
-            invalidParams=params,
-        )
-    if isinstance(error, JourneyNotFound):
-        return problem(
-            404,
-            "Journey not found",
-            str(error),
-            field=f"{prefix}journey_id" if prefix else None,
-            item=item,
-        )
     if isinstance(error, OutOfScope):
         return problem(403, "Forbidden", str(error), field=f"{prefix}team", item=item)
-    raise error
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and p not in TYPE_TAGS]
-    return ".".join(parts)
+    members = refusal_members(error, prefix)
+    return problem(members.pop("status"), members.pop("title"), members.pop("detail"), item=item, **members)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        params = [{"name": _location(tuple(e["loc"])), "code": e["type"], "reason": e["msg"]} for e in errors]
-        first = params[0] if params else {"name": "", "reason": "invalid request"}
-        detail = f"{first['name']}: {first['reason']}" if first["name"] else str(first["reason"])
         item = next((p for p in errors[0]["loc"][2:3] if isinstance(p, int)), None) if errors else None
-        return problem(
-            422,
-            "Invalid request",
-            detail,
-            field=first["name"] or None,
-            item=item,
-            invalidParams=params,
-        )
+        members = invalid_members(errors)
+        return problem(422, "Invalid request", members.pop("detail"), item=item, **members)
 
     @app.exception_handler(JourneyError)
     def journey_error(_: Request, exc: JourneyError) -> JSONResponse:
@@ -118,8 +145,11 @@ def install(app: FastAPI) -> None:
         return problem(403, "Forbidden", str(exc))
 
     @app.exception_handler(HTTPException)
-    def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail))
+    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        response = problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail))
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -127,9 +157,19 @@ def install(app: FastAPI) -> None:
         return problem(500, "Internal error", "the request failed unexpectedly")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    )
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _TITLES = {
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Payload too large",
     415: "Unsupported media type",
 }

@@ -225,3 +225,49 @@ def test_a_body_that_is_not_json_is_refused(client: TestClient, token_for: Heade
 
 def test_an_unknown_route_answers_problem_json(client: TestClient) -> None:
     assert_problem(client.get("/v1/nothing-here"), 404)
+
+
+def test_a_feed_position_past_the_largest_one_answers_empty_or_names_the_bound(
+    client: TestClient, token_for: Headers
+) -> None:
+    h = token_for("reporting")
+    last = client.get("/v1/events?after=9223372036854775807", headers=h)
+    assert last.status_code == 200, last.text
+    assert last.json() == {"items": [], "next_after": 9223372036854775807}
+    assert_problem(client.get("/v1/events?after=9223372036854775808", headers=h), 422, "after")
+
+
+def test_a_chunked_oversized_body_is_refused_as_too_large(client: TestClient, token_for: Headers) -> None:
+    def chunks() -> Any:
+        yield b'{"events": ['
+        for _ in range(40):
+            yield b" " * 50_000
+        yield b"]}"
+
+    response = client.post(
+        "/v1/events", content=chunks(), headers=token_for() | {"Content-Type": "application/json"}
+    )
+    assert_problem(response, 413)
+
+
+def test_a_body_with_many_errors_gets_a_bounded_answer(client: TestClient, token_for: Headers) -> None:
+    item = {"type": "work_exit", "journey_id": "x", "event_id": "y", "kind": "k", "contract": "c"}
+    body = {"events": [item] * 1000}
+    response = client.post("/v1/events", json=body, headers=token_for())
+    problem = assert_problem(response, 422)
+    assert len(response.content) < 20_000
+    assert len(problem["invalidParams"]) <= 50
+    assert problem["invalidParamsTotal"] > len(problem["invalidParams"])
+
+
+def test_an_error_echoes_no_long_input(client: TestClient, token_for: Headers, journey: str) -> None:
+    response = client.post(f"/v1/journeys/{journey}/events", json=fact("x" * 500_000), headers=token_for())
+    assert_problem(response, 422)
+    assert len(response.content) < 5_000
+
+
+def test_an_undeclared_method_names_the_allowed_ones(client: TestClient, token_for: Headers) -> None:
+    response = client.delete("/v1/events", headers=token_for())
+    assert_problem(response, 405)
+    assert response.headers["Allow"] == "GET, POST"
+    assert_problem(client.put("/v1/journeys", headers=token_for()), 405)
