@@ -96,7 +96,9 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.writers = Writers()
-    app.state.tokens = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
+    app.state.tokens = TokenCodec(
+        container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer, settings.token_max_lifetime_minutes
+    )
     problems.install(app)
     app.include_router(journeys.router)  # first: routes are matched in order, writes are the busiest
     app.include_router(health.router)

@@ -126,8 +126,16 @@ def _token(settings: Settings, role: str, teams: list[str], subject: str, minute
         return 2
     container = build(settings)
     try:
-        codec = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
+        codec = TokenCodec(
+            container.jwt_key,
+            settings.jwt_algorithm,
+            settings.jwt_issuer,
+            settings.token_max_lifetime_minutes,
+        )
         print(codec.issue(subject, role, teams, minutes or settings.token_ttl_minutes))
+    except ValueError as e:
+        print(f"traject token: {e}", file=sys.stderr)
+        return 2
     finally:
         container.close()
     return 0

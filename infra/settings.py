@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where notification links point
     worker_metrics_port: int = 0  # the worker's /metrics port; 0 means none
 
+    # Edges, continued (docs/api.md, "Limits").
+    token_max_lifetime_minutes: int = 24 * 60  # longer-lived tokens are refused, and never issued
+
     @property
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.data_dir / "traject.db"
