@@ -66,6 +66,8 @@ class Settings(BaseSettings):
 
     # Edges, continued (docs/api.md, "Limits").
     token_max_lifetime_minutes: int = 24 * 60  # longer-lived tokens are refused, and never issued
+    header_timeout_seconds: float = 10.0  # a request head must arrive within this, or the connection closes
+    body_timeout_seconds: float = 30.0  # a request body must arrive within this after its head (408)
 
     @property
     def sqlite_file(self) -> Path:

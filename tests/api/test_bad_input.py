@@ -394,3 +394,21 @@ def test_a_note_may_hold_dates_and_phone_numbers(
         headers=token_for(),
     )
     assert response.status_code == 201, response.text
+
+
+def test_an_error_answer_closes_the_connection_and_a_success_keeps_it(
+    client: TestClient, token_for: Headers, journey: str
+) -> None:
+    ok = client.get(f"/v1/journeys/{journey}", headers=token_for())
+    assert ok.status_code == 200
+    assert "connection" not in ok.headers
+    for response in (
+        client.get("/v1/journeys/12345", headers=token_for()),
+        client.get("/v1/nothing-here"),
+        client.get("/v1/events"),
+        client.delete("/v1/events", headers=token_for()),
+        client.post("/v1/events", content=b"x" * 2_000_000, headers=token_for()),
+    ):
+        assert response.status_code >= 400
+        assert response.headers["connection"] == "close", response.status_code
+        assert response.headers["api-version"]
