@@ -102,19 +102,19 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import config
 
     container = build(settings)
     host, port = host or settings.host, port or settings.port
     where = settings.sqlite_file if settings.store == "sqlite" else "PostgreSQL"
     print(f"traject on http://{host}:{port}  (store: {where}; API docs: /v1/docs)", flush=True)
     try:
-        # uvicorn's per-request access log costs more than a request's own work; off unless asked.
-        uvicorn.run(
-            create_app(container), host=host, port=port, log_level="info", access_log=settings.access_log
-        )
+        app = create_app(container)
+        server = uvicorn.Server(config(app, host, port, settings.header_timeout_seconds, settings.access_log))
+        server.run()
     finally:
         container.close()
-    return 0
+    return 0 if server.started else 3  # as uvicorn.run exits when it could not start
 
 
 def _token(settings: Settings, role: str, teams: list[str], subject: str, minutes: int | None) -> int:
