@@ -46,7 +46,5 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feed.router)
     app.include_router(outcomes.router)
-    app.add_middleware(
-        Edge, max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds
-    )
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
     return app

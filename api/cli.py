@@ -110,7 +110,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     print(f"traject on http://{host}:{port}  (store: {where}; API docs: /v1/docs)", flush=True)
     try:
         app = create_app(container)
-        server = uvicorn.Server(config(app, host, port, settings.header_timeout_seconds, settings.access_log))
+        server = uvicorn.Server(config(app, host, port, settings))
         server.run()
     finally:
         container.close()

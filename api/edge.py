@@ -3,16 +3,13 @@
 - Every answer carries the API-Version header.
 - A body over the size limit is refused (413), by its declared length or as it arrives (chunked).
 - A body whose Content-Type is not JSON is refused (415).
-- A body that has not fully arrived within the body timeout is refused (408): a slow client holds
-  a connection and a task for no longer than that.
 - Every error answer says `Connection: close`, and the server then closes the connection (cleanly:
-  see api/server.py). A client that erred may have sent more than was read, or be hostile; a new
-  connection costs it little and leaves nothing of this exchange behind.
+  see api/server.py, which also bounds how long a request head and body may take to arrive). A
+  client that erred may have sent more than was read, or be hostile; a new connection costs it
+  little and leaves nothing of this exchange behind.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,10 +21,9 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,28 +42,19 @@ class Edge:
         if refusal is not None:
             await self._refuse(refusal, send_edged)
             return
-        deadline = asyncio.get_running_loop().time() + self.body_timeout
         seen = 0
-        complete = False
 
-        async def edged_receive() -> Message:
-            nonlocal seen, complete
-            if complete:  # what follows the body (a disconnect) may take as long as it takes
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise _TooSlow(self.body_timeout) from None
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_body_bytes:
                 raise _TooLarge(self.max_body_bytes)
-            complete = not message.get("more_body", False)
             return message
 
         try:
-            await self.app(scope, edged_receive, send_edged)
-        except (_TooLarge, _TooSlow) as e:  # raised where FastAPI's body parsing did not map it
+            await self.app(scope, counting_receive, send_edged)
+        except _TooLarge as e:  # raised where FastAPI's body parsing did not map it
             await self._refuse(e, send_edged)
 
     def _refusal(self, scope: Scope) -> HTTPException | None:
@@ -92,11 +79,6 @@ class _TooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the body exceeds {limit} bytes")
-
-
-class _TooSlow(HTTPException):
-    def __init__(self, timeout: float) -> None:
-        super().__init__(408, f"the body did not arrive within {timeout:g} seconds")
 
 
 async def _no_body() -> Message:

@@ -37,9 +37,10 @@ class Served:
 
 @pytest.fixture
 def served(make_settings: Callable[..., Settings]) -> Iterator[Served]:
-    container = build(make_settings(header_timeout_seconds=TIMEOUT, body_timeout_seconds=TIMEOUT))
+    settings = make_settings(header_timeout_seconds=TIMEOUT, body_timeout_seconds=TIMEOUT)
+    container = build(settings)
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(config(create_app(container), "127.0.0.1", 0, TIMEOUT, access_log=False))
+    server = uvicorn.Server(config(create_app(container), "127.0.0.1", 0, settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
