@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import API_VERSION, problems
 from api.auth import TokenCodec
 from api.deps import Writers
-from api.edge import API_VERSION, Edge
+from api.edge import Edge
 from api.routes import feed, health, journeys, outcomes
 from infra.container import Container
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import API_VERSION, problems
 
-API_VERSION = "1.0.0"
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from api import API_VERSION
 from api.auth import PUBLIC, Forbidden, Unauthenticated
 from api.schemas import TYPE_TAGS
 from domain.errors import Conflict, JourneyError
@@ -156,7 +157,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem(500, "Internal error", "the request failed unexpectedly")
+        response = problem(500, "Internal error", "the request failed unexpectedly")
+        # Answered outside the edge's middleware (Starlette's outermost), so its headers are set here.
+        response.headers.update({"API-Version": API_VERSION, "Connection": "close"})
+        return response
 
 
 class InvalidParam(BaseModel):

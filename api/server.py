@@ -22,7 +22,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from api.edge import API_VERSION
+from api import API_VERSION
 from infra.settings import Settings
 
 LINGER = 2.0  # seconds a closing connection still reads what the client sends

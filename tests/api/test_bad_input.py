@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from infra.container import Container
 from tests.api.test_journeys_api import fact, start
 from tests.conftest import days_ago
@@ -412,3 +413,17 @@ def test_an_error_answer_closes_the_connection_and_a_success_keeps_it(
         assert response.status_code >= 400
         assert response.headers["connection"] == "close", response.status_code
         assert response.headers["api-version"]
+
+
+def test_an_unexpected_failure_is_a_problem_that_closes_the_connection(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(container, "head_position", broken)
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        response = client.get("/metrics")
+    body = assert_problem(response, 500)
+    assert "fire" not in response.text, body
+    assert (response.headers["connection"], response.headers["api-version"]) == ("close", "1.0.0")
