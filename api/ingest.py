@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.problems import invalid_members, refusal_members
+from api.reasons import invalid_members, refusal_members
 from api.streams import InboundMessage
 from domain.errors import JourneyError
 from domain.journey import Provenance
