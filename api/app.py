@@ -1,4 +1,4 @@
-"""The FastAPI application: routers, error mapping, and the few cross-cutting headers."""
+"""The FastAPI application: routers, error mapping, and the edge every request passes."""
 
 from __future__ import annotations
 
@@ -6,68 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import API_VERSION, problems
 from api.auth import TokenCodec
 from api.deps import Writers
+from api.edge import Edge
 from api.routes import feed, health, journeys, outcomes
 from infra.container import Container
-
-API_VERSION = "1.0.0"
-
-
-class Edge:
-    """Adds the API-Version header and refuses bodies over the size limit (413) before parsing."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"api-version", API_VERSION.encode()),
-                ]
-            await send(message)
-
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(send_with_version)
-            return
-        seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_body_bytes:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send_with_version)
-        except _TooLarge:
-            await self._too_large(send_with_version)
-
-    async def _too_large(self, send: Send) -> None:
-        response = problems.problem(413, "Payload too large", f"the body exceeds {self.max_body_bytes} bytes")
-        await response({"type": "http"}, _no_body, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def create_app(container: Container) -> FastAPI:
@@ -92,8 +37,11 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.writers = Writers()
-    app.state.tokens = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
+    app.state.tokens = TokenCodec(
+        container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer, settings.token_max_lifetime_minutes
+    )
     problems.install(app)
+    problems.declare(app)
     app.include_router(journeys.router)  # first: routes are matched in order, writes are the busiest
     app.include_router(health.router)
     app.include_router(feed.router)

@@ -7,6 +7,7 @@ to name one fails closed and the whole matrix can be tested from the spec.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -15,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.utils import base64url_decode
 from starlette.concurrency import run_in_threadpool
 
+from api.text import invisible
 from domain.teams import InvalidTeamError, team_slug
 from projections.queries import Viewer
 
@@ -76,19 +79,31 @@ class TokenCodec:
     A token that checked out is remembered with its expiry, so a client that sends the same token
     on every request pays for the signature check once: the same bytes carry the same claims, and
     only the clock can make them invalid, which is checked on every use.
+
+    Beyond PyJWT's checks a token must say when it was issued, live no longer than
+    `max_lifetime_minutes`, carry its times as numbers (PyJWT also takes "1700000000"), name a
+    subject that is visible text, and name no claim twice (JSON parsers keep the last one, so a
+    token could read differently to another system than to us).
     """
 
     REMEMBERED = 4096
+    MAX_LIFETIME_MINUTES = 24 * 60
 
-    def __init__(self, key: bytes, algorithm: str, issuer: str) -> None:
+    def __init__(
+        self, key: bytes, algorithm: str, issuer: str, max_lifetime_minutes: int = MAX_LIFETIME_MINUTES
+    ) -> None:
         self.key = key
         self.algorithm = algorithm
         self.issuer = issuer
+        self.max_lifetime_minutes = max_lifetime_minutes
         self._checked: dict[str, tuple[Principal, float]] = {}
 
     def issue(self, subject: str, role: str, teams: Iterable[str], ttl_minutes: int) -> str:
         if role not in ROLES:
             msg = f"role must be one of {', '.join(ROLES)}"
+            raise ValueError(msg)
+        if ttl_minutes > self.max_lifetime_minutes:
+            msg = f"a token lives at most {self.max_lifetime_minutes} minutes"
             raise ValueError(msg)
         now = int(time.time())
         claims = {
@@ -113,10 +128,11 @@ class TokenCodec:
                 self.key,
                 algorithms=[self.algorithm],
                 issuer=self.issuer,
-                options={"require": ["sub", "role", "exp", "iss"]},
+                options={"require": ["sub", "role", "exp", "iat", "iss"]},
             )
         except jwt.PyJWTError as e:
             raise Unauthenticated(str(e)) from None
+        self._check_claims(token, claims)
         role, teams = claims.get("role"), claims.get("teams", [])
         if role not in ROLES or not isinstance(teams, list):
             raise Unauthenticated("token has no valid role or teams")
@@ -125,6 +141,29 @@ class TokenCodec:
             self._checked.pop(next(iter(self._checked), ""), None)  # the oldest goes
         self._checked[token] = (principal, float(claims["exp"]))
         return principal
+
+    def _check_claims(self, token: str, claims: dict[str, Any]) -> None:
+        """What PyJWT lets pass: called once the signature is known good."""
+        try:
+            json.loads(base64url_decode(token.split(".")[1]), object_pairs_hook=_no_duplicates)
+        except ValueError as e:
+            raise Unauthenticated(str(e)) from None
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise Unauthenticated(f"the {name} claim must be a number")
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject.strip() or invisible(subject) is not None:
+            raise Unauthenticated("the sub claim must be visible text")
+        if claims["exp"] - claims["iat"] > self.max_lifetime_minutes * 60:
+            raise Unauthenticated(f"the token lives longer than {self.max_lifetime_minutes} minutes")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("the token names a claim twice")
+    return result
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -108,19 +108,19 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import config
 
     container = build(settings)
     host, port = host or settings.host, port or settings.port
     where = settings.sqlite_file if settings.store == "sqlite" else "PostgreSQL"
     print(f"traject on http://{host}:{port}  (store: {where}; API docs: /v1/docs)", flush=True)
     try:
-        # uvicorn's per-request access log costs more than a request's own work; off unless asked.
-        uvicorn.run(
-            create_app(container), host=host, port=port, log_level="info", access_log=settings.access_log
-        )
+        app = create_app(container)
+        server = uvicorn.Server(config(app, host, port, settings))
+        server.run()
     finally:
         container.close()
-    return 0
+    return 0 if server.started else 3  # as uvicorn.run exits when it could not start
 
 
 def _token(settings: Settings, role: str, teams: list[str], subject: str, minutes: int | None) -> int:
@@ -135,8 +135,16 @@ def _token(settings: Settings, role: str, teams: list[str], subject: str, minute
         slugs = _registered(container, teams)
         if slugs is None:
             return 2
-        codec = TokenCodec(container.jwt_key, settings.jwt_algorithm, settings.jwt_issuer)
+        codec = TokenCodec(
+            container.jwt_key,
+            settings.jwt_algorithm,
+            settings.jwt_issuer,
+            settings.token_max_lifetime_minutes,
+        )
         print(codec.issue(subject, role, slugs, minutes or settings.token_ttl_minutes))
+    except ValueError as e:
+        print(f"traject token: {e}", file=sys.stderr)
+        return 2
     finally:
         container.close()
     return 0

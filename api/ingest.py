@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api.reasons import invalid_members, refusal_members
 from api.streams import InboundMessage
-from domain.errors import Conflict, JourneyError
+from domain.errors import JourneyError
 from domain.journey import Provenance
 from infra.kafka_inbound import Message, Verdict
 from services.commands import BatchItem
@@ -87,48 +88,22 @@ def invalid(error: ValidationError) -> dict[str, Any]:
     """Why a message could not be read: not JSON at all (400), or not our schema (422)."""
     errors = error.errors(include_url=False, include_input=False)
     if any(e["type"] == "json_invalid" for e in errors):
+        members = invalid_members(errors[:1])
         return {
             "status": 400,
             "title": "Undecodable message",
-            "detail": errors[0]["msg"],
+            "detail": members["detail"],
             "code": "json_invalid",
         }
-    params = [{"name": _location(e["loc"]), "code": e["type"], "reason": e["msg"]} for e in errors]
-    first = params[0]
-    reason: dict[str, Any] = {
-        "status": 422,
-        "title": "Invalid message",
-        "detail": f"{first['name']}: {first['reason']}" if first["name"] else first["reason"],
-        "code": first["code"],
-        "invalidParams": params,
-    }
-    if first["name"]:
-        reason["field"] = first["name"]
-    return reason
+    return _present({"status": 422, "title": "Invalid message"} | invalid_members(errors))
 
 
 def refused(error: Exception) -> dict[str, Any]:
     """Why the journeys application refused an event, as the HTTP API would answer it."""
-    if isinstance(error, JourneyError):
-        reason: dict[str, Any] = {
-            "status": 409 if isinstance(error, Conflict) else 422,
-            "title": error.title,
-            "detail": error.detail,
-            "code": type(error).__name__,
-        }
-        if error.field:
-            reason["field"] = f"event.{error.field}"
-        return reason
-    if isinstance(error, JourneyNotFound):
-        return {
-            "status": 404,
-            "title": "Journey not found",
-            "detail": str(error),
-            "code": type(error).__name__,
-            "field": "event.journey_id",
-        }
+    if isinstance(error, (JourneyError, JourneyNotFound)):
+        return _present(refusal_members(error, "event."))
     raise error  # no scope is applied to the topic, so nothing else is the message's fault
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+def _present(members: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in members.items() if v is not None}

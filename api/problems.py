@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from api.auth import Forbidden, Unauthenticated
+from api import API_VERSION
+from api.auth import PUBLIC, Forbidden, Unauthenticated
 from api.deps import TeamNotFound
-from api.schemas import TYPE_TAGS
-from domain.errors import Conflict, JourneyError
+from api.reasons import invalid_members, refusal_members
+from domain.errors import JourneyError
 from infra.container import ProjectionBehind
 from services.journeys import (
     BatchItemError,
@@ -31,58 +36,27 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResp
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    response = JSONResponse(body, status_code=status, media_type=PROBLEM)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def _field_problem(error: Exception, item: int | None = None) -> JSONResponse:
     prefix = f"events.{item}." if item is not None else ""
-    if isinstance(error, JourneyError):
-        status = 409 if isinstance(error, Conflict) else 422
-        field = f"{prefix}{error.field}" if error.field else None
-        params = [{"name": field, "code": type(error).__name__, "reason": error.detail}] if field else None
-        return problem(
-            status,
-            error.title,
-            error.detail,
-            field=field,
-            item=item,
-            invalidParams=params,
-        )
-    if isinstance(error, JourneyNotFound):
-        return problem(
-            404,
-            "Journey not found",
-            str(error),
-            field=f"{prefix}journey_id" if prefix else None,
-            item=item,
-        )
     if isinstance(error, OutOfScope):
         return problem(403, "Forbidden", str(error), field=f"{prefix}team", item=item)
-    raise error
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and p not in TYPE_TAGS]
-    return ".".join(parts)
+    members = refusal_members(error, prefix)
+    return problem(members.pop("status"), members.pop("title"), members.pop("detail"), item=item, **members)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        params = [{"name": _location(tuple(e["loc"])), "code": e["type"], "reason": e["msg"]} for e in errors]
-        first = params[0] if params else {"name": "", "reason": "invalid request"}
-        detail = f"{first['name']}: {first['reason']}" if first["name"] else str(first["reason"])
         item = next((p for p in errors[0]["loc"][2:3] if isinstance(p, int)), None) if errors else None
-        return problem(
-            422,
-            "Invalid request",
-            detail,
-            field=first["name"] or None,
-            item=item,
-            invalidParams=params,
-        )
+        members = invalid_members(errors)
+        return problem(422, "Invalid request", members.pop("detail"), item=item, **members)
 
     @app.exception_handler(JourneyError)
     def journey_error(_: Request, exc: JourneyError) -> JSONResponse:
@@ -123,18 +97,121 @@ def install(app: FastAPI) -> None:
         return problem(403, "Forbidden", str(exc))
 
     @app.exception_handler(HTTPException)
-    def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail))
+    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        response = problem(exc.status_code, title(exc.status_code), str(exc.detail))
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem(500, "Internal error", "the request failed unexpectedly")
+        response = problem(500, "Internal error", "the request failed unexpectedly")
+        # Answered outside the edge's middleware (Starlette's outermost), so its headers are set here.
+        response.headers.update({"API-Version": API_VERSION, "Connection": "close"})
+        return response
+
+
+class InvalidParam(BaseModel):
+    name: str
+    code: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457): `field` names the failing input, `invalidParams` lists them."""
+
+    type: str = "about:blank"
+    status: int
+    title: str
+    detail: str | None = None
+    field: str | None = Field(default=None, description="The failing input, e.g. events.3.to_rung.")
+    item: int | None = Field(default=None, description="In a batch, the index of the failing item.")
+    code: str | None = Field(default=None, description="A schema error type or the domain error's name.")
+    invalidParams: list[InvalidParam] | None = Field(default=None, description="The first 20 errors.")
+    invalidParamsTotal: int | None = Field(default=None, description="How many errors there were.")
+
+
+# What an operation can answer, judged from its OpenAPI entry: its permission, body and parameters.
+_ANSWERS: list[tuple[str, str, Callable[[dict[str, Any]], bool]]] = [
+    ("401", "No valid bearer token", lambda op: op.get("x-permission") != PUBLIC),
+    ("403", "The caller's role or teams do not allow this", lambda op: op.get("x-permission") != PUBLIC),
+    (
+        "404",
+        "No such journey or team, or not the caller's (never told apart)",
+        lambda op: _takes(op, "path") or op.get("x-permission") == "journeys:write",
+    ),
+    ("408", "The body did not arrive in time", lambda op: "requestBody" in op),
+    (
+        "409",
+        "The fact conflicts with what is recorded",
+        lambda op: op.get("x-permission") == "journeys:write",
+    ),
+    ("413", "The body is too large", lambda op: "requestBody" in op),
+    ("415", "The body is not JSON", lambda op: "requestBody" in op),
+    ("422", "Invalid input", lambda op: "requestBody" in op or bool(op.get("parameters"))),
+    ("503", "The figures have not reached min_position yet", lambda op: _takes(op, "query", "min_position")),
+]
+_HEADERS = {
+    "401": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    "503": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+}
+
+
+def _takes(op: dict[str, Any], where: str, name: str | None = None) -> bool:
+    return any(p["in"] == where and name in (None, p["name"]) for p in op.get("parameters", []))
+
+
+def declare(app: FastAPI) -> None:
+    """Declares in the OpenAPI document, for every operation, the problem answers it can give."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _declare(plain())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare(spec: dict[str, Any]) -> None:
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for methods in spec.get("paths", {}).values():
+        for op in methods.values():
+            for status, description, applies in _ANSWERS:
+                if applies(op):
+                    answer = {"description": description, "content": content}
+                    op["responses"][status] = answer | (
+                        {"headers": _HEADERS[status]} if status in _HEADERS else {}
+                    )
+    if "#/components/schemas/HTTPValidationError" not in json.dumps(spec.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    )
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def title(status: int) -> str:
+    return _TITLES.get(status, "Error")
 
 
 _TITLES = {
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Payload too large",
     415: "Unsupported media type",
 }

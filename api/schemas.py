@@ -10,8 +10,9 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
+from api import text
 from domain.vocabulary import (
     CloseReason,
     Contract,
@@ -36,11 +37,12 @@ from services.commands import (
 from services.journeys import HistoryEntry, JourneyView, Written
 
 MAX_BATCH_ITEMS = 1000
-# No control characters anywhere: they break CSV, logs and PostgreSQL text (NUL) downstream.
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-Note = Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+# Free text holds visible characters only, and never a BSN (api/text.py says why).
+Line = Annotated[str, AfterValidator(text.plain)]
+Text = Annotated[Line, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=500), AfterValidator(text.note)]
 # Team and municipality names: a word character first (so never a spreadsheet formula), then words.
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\w[\w .'-]*$")]
+Name = Annotated[Line, Field(min_length=1, max_length=64, pattern=r"^\w[\w .'-]*$")]
 RungNumber = Annotated[StrictInt, Field(description="Participatieladder rung 1-6.")]
 
 
@@ -48,10 +50,10 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     event_id: UUID = Field(description="The client's id for this fact; the idempotency key.")
-    source: Annotated[str, Field(max_length=100)] = Field(
+    source: Annotated[Line, Field(max_length=100)] = Field(
         default="", description="The app that records the fact."
     )
-    correlation_id: Annotated[str, Field(max_length=100)] = ""
+    correlation_id: Annotated[Line, Field(max_length=100)] = ""
 
 
 class StartIn(In):

@@ -50,7 +50,10 @@ class Reason(BaseModel):
     detail: str
     code: str = Field(description="json_invalid, a schema error type, or the domain error's name.")
     field: str | None = Field(default=None, description="The failing field, e.g. event.to_rung.")
-    invalidParams: list[InvalidParam] | None = Field(default=None, description="Every schema error.")
+    invalidParams: list[InvalidParam] | None = Field(
+        default=None, description="The schema errors: the first 20, or the domain error."
+    )
+    invalidParamsTotal: int | None = Field(default=None, description="How many schema errors there were.")
 
 
 class Source(BaseModel):

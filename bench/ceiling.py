@@ -1,8 +1,8 @@
 """The web framework's ceiling: a trivial plain-def FastAPI route, served as `traject serve` serves.
 
-Run as its own process: `python -m bench.ceiling PORT`. The uvicorn call mirrors api/cli.py `_serve`
-(same server, same log level, and the access log on or off as TRAJECT_ACCESS_LOG says, as the
-service's Settings read it); keep the two in step.
+Run as its own process: `python -m bench.ceiling PORT`. The server is api/cli.py `_serve`'s
+(api.server.config: the same protocol, timeouts and log level, and the access log on or off as
+TRAJECT_ACCESS_LOG says, as the service's Settings read it).
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ def web(ctx: Ctx) -> Iterator[Run]:
 
 
 def main() -> None:
+    from api.server import config
     from infra.runtime import tune_gc
     from infra.settings import Settings
 
     tune_gc()  # as `traject serve` starts
-    access_log = Settings().access_log
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info", access_log=access_log)
+    uvicorn.Server(config(app, "127.0.0.1", int(sys.argv[1]), Settings())).run()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+# The largest position either store can hold (a signed 64-bit integer); nothing is stored after it.
+LAST_POSITION = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
@@ -22,5 +25,7 @@ class Recorded:
 
 def recorded_after(app: Application[UUID], after: int, limit: int) -> list[Recorded]:
     """Up to `limit` events stored after position `after`, oldest first."""
+    if after >= LAST_POSITION:  # `after + 1` would not fit the store's integer
+        return []
     notifications = app.recorder.select_notifications(after + 1, limit)
     return [Recorded(n.id, app.mapper.to_domain_event(n)) for n in notifications]

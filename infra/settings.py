@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # The municipality's teams (infra/teams.py), registered at every start: `slug[:name]`, comma-separated.
     teams: str = ""
 
+    # Edges, continued (docs/api.md, "Limits").
+    token_max_lifetime_minutes: int = 24 * 60  # longer-lived tokens are refused, and never issued
+    header_timeout_seconds: float = 10.0  # a request head must arrive within this, or the connection closes
+    body_timeout_seconds: float = 30.0  # a request body must arrive within this after its head (408)
+
     @property
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.data_dir / "traject.db"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.auth import Caller, needs
 from api.deps import Wiring
 from api.streams import FeedItemOut, FeedOut
-from infra.event_log import recorded_after
+from infra.event_log import LAST_POSITION, recorded_after
 from projections.feed import feed_item
 
 MAX_LIMIT = 1000
@@ -20,7 +20,9 @@ router = APIRouter(prefix="/v1", tags=["feed"])
 def read_events(
     caller: Caller,
     wiring: Wiring,
-    after: Annotated[int, Query(ge=0, description="The position to read after; 0 from the start.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=LAST_POSITION, description="The position to read after; 0 from the start.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> FeedOut:
     """Recorded events after a position, oldest first, pseudonymous (no client reference, no notes,

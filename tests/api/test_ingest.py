@@ -107,3 +107,32 @@ def test_only_a_caseworker_may_be_named_as_the_recorder(container: Container) ->
     (verdict,) = Ingest(container.journeys, container.today)(messages(raw))
     assert verdict.outcome == "dead_lettered"
     assert (verdict.reason or {})["field"] == "actor_role"
+
+
+def test_invisible_characters_and_bsns_on_the_topic_are_dead_lettered_with_their_field(
+    container: Container,
+) -> None:
+    start = start_event()
+    jid = journey_of(start)
+    step = fact_event("ladder_step", jid, to_rung=3, effective_date=days_ago(4).isoformat())
+    batch = messages(
+        envelope(start, actor_id="cw\x1b[2J"),
+        envelope(start_event(source="ap\u2028p")),
+        envelope(start_event(correlation_id="c\x00")),
+        envelope(start_event(reference="BSN 111-222-333")),
+        envelope(start_event(reference="GEM\u202e1")),
+        envelope(fact_event("void", jid, voided_version=1, reason="his BSN is 111.222.333")),
+        envelope(step, actor_id="111222333"),
+    )
+    verdicts = Ingest(container.journeys, container.today)(batch)
+    reasons = [(v.outcome, (v.reason or {}).get("status"), (v.reason or {}).get("field")) for v in verdicts]
+    assert reasons == [
+        ("dead_lettered", 422, "actor_id"),
+        ("dead_lettered", 422, "event.source"),
+        ("dead_lettered", 422, "event.correlation_id"),
+        ("dead_lettered", 422, "event.client_reference"),
+        ("dead_lettered", 422, "event.client_reference"),
+        ("dead_lettered", 422, "event.reason"),
+        ("dead_lettered", 422, "actor_id"),
+    ]
+    assert container.head_position() == 0
