@@ -3,6 +3,7 @@ and kill, PostgreSQL to crash and start again, and the stored events to check a 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -94,6 +95,16 @@ def rss_mb(pid: int) -> float | None:
 # --- traject processes -----------------------------------------------------------------------------
 
 
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: the kernel SIGKILLs it when the thread that started it ends (the
+    suite's main thread), however the suite ends: no traject process outlives a killed suite."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Traject:
     """One `traject ...` child process, restartable, its output appended to a log file."""
 
@@ -108,7 +119,14 @@ class Traject:
     def start(self) -> subprocess.Popen[bytes]:
         self._log = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "api.cli", *self.args]
-        self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, looked up before the fork
+        )
         self.starts += 1
         return self.proc
 
@@ -216,7 +234,7 @@ def crash_postgres(env: Env) -> None:
 def start_postgres(env: Env) -> None:
     """Start the server again on the same data and port; answers once it accepts connections."""
     data = _pg_data(env)
-    log = env.pg_dir / "postgres.log"
+    log = data.parent / "postgres.log"  # where pg.sh logs: beside the data, which its owner can reach
     cmd = [str(_pg_bin() / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w", "-t", "60", "-s"]
     done = subprocess.run(_as_owner(data, cmd), cwd="/", capture_output=True, text=True, check=False)
     if done.returncode != 0:
