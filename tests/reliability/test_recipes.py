@@ -36,7 +36,7 @@ def test_the_suite_finds_every_recipe_in_order() -> None:
     names = [r.name for r in RECIPES]
     assert {"R1", "R2", "R5", "R6", "R9"} <= set(names)
     assert names == sorted(names, key=lambda n: int(n[1:]))
-    assert all(r.fault and r.must_hold and r.proves and r.does_not_prove for r in RECIPES)
+    assert all(r.fault and r.must_hold for r in RECIPES)
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.name for r in RECIPES])
