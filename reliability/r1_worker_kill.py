@@ -69,8 +69,12 @@ def run(env: Env) -> Result:
             finally:
                 stop.set()
                 writer.join()
+                worker.kill()
             result.failures += errors
-            head = catch_up(c, worker, result)
+            try:
+                head = catch_up(c, worker, result)
+            finally:
+                worker.kill()  # stopped already, unless catching up failed
             reference = compare(c, config, result)
             result.figures = {
                 "kills": kills,

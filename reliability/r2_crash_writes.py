@@ -174,8 +174,7 @@ def run(env: Env) -> Result:
             "unanswered": len(tally.unanswered),
         }
     finally:
-        if not server.alive():
-            server.stop()
+        server.stop()  # ended already, unless the recipe failed before its end
         drop_schema(env, schema)
     result.holds = not result.failures
     return result
