@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from reliability.recipe import Env, Recipe, Result
 
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not chosen:
         print(f"no recipe matches --only {args.only}", file=sys.stderr)
         return 2
+    commit, load_before = _commit(), os.getloadavg()  # what ran, and how busy the machine was
     with tempfile.TemporaryDirectory(prefix="traject-reliability.") as work:
         env = Env(
             pg_url=args.pg_url,
@@ -89,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(done, args.quick)
     print()
     print(table)
-    write(args.out, "quick" if args.quick else "latest", done, table, args.quick)
+    machine = {"commit": commit, "load_before": load_before, "load_after": os.getloadavg()}
+    write(args.out, "quick" if args.quick else "latest", done, table=table, quick=args.quick, run=machine)
     return 0 if all(result.holds for _, result, _ in done) else 1
 
 
@@ -114,14 +117,27 @@ def markdown(done: Sequence[tuple[Recipe, Result, float]], quick: bool) -> str:
 
 
 def write(
-    out: Path, stem: str, done: Sequence[tuple[Recipe, Result, float]], table: str, quick: bool
+    out: Path,
+    stem: str,
+    done: Sequence[tuple[Recipe, Result, float]],
+    *,
+    table: str,
+    quick: bool,
+    run: dict[str, Any] | None = None,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    run = run or {}
     report = {
         "when": _stamp(),
-        "commit": _commit(),
+        "commit": run.get("commit") or _commit(),
         "quick": quick,
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_before": run.get("load_before"),
+            "load_after": run.get("load_after"),
+        },
         "recipes": [
             {
                 "name": r.recipe,

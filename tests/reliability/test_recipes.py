@@ -57,7 +57,7 @@ def test_a_report_says_which_recipe_did_not_hold_and_why(tmp_path: Path) -> None
         (recipe, Result(recipe.name, False, {"kills": 2}, ["the view differs"]), 2.0),
     ]
     table = markdown(done, quick=True)
-    write(tmp_path, "quick", done, table, quick=True)
+    write(tmp_path, "quick", done, table=table, quick=True)
     assert "| yes |" in table
     assert "| **NO** |" in table
     assert f"- {recipe.name}: the view differs" in table
