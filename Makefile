@@ -57,3 +57,14 @@ bench: install $(BIN)/.bench-installed
 
 bench-quick: install $(BIN)/.bench-installed
 	$(BIN)/python -m bench --quick
+
+## reliability: the reliability suite (docs/reliability.md) on its own throwaway PostgreSQL and Kafka:
+## each recipe injects a fault (SIGKILL, a database crash, a stopped broker, ...) and checks what must hold
+## (~15 min); writes reliability/results/latest.json and latest.md. reliability-quick: the subset `make test`
+## runs, in a couple of minutes.
+.PHONY: reliability reliability-quick
+reliability: install
+	scripts/reliability
+
+reliability-quick: install
+	scripts/reliability --quick
