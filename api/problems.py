@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 from api.auth import Forbidden, Unauthenticated
 from api.schemas import TYPE_TAGS
 from domain.errors import Conflict, JourneyError
-from infra.container import ProjectionBehind
+from infra.container import ProjectionBehind, TooManyWaiting
+from infra.store import StoreError, store_busy
 from services.journeys import (
     BatchItemError,
     ConcurrencyConflict,
@@ -109,6 +110,12 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = "1"
         return response
 
+    @app.exception_handler(TooManyWaiting)
+    def too_many_waiting(_: Request, exc: TooManyWaiting) -> JSONResponse:
+        response = problem(503, "Too many requests waiting", str(exc), field="min_position")
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(Unauthenticated)
     def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
         return problem(401, "Unauthorized", str(exc))
@@ -125,6 +132,14 @@ def install(app: FastAPI) -> None:
     def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem(500, "Internal error", "the request failed unexpectedly")
+
+    @app.exception_handler(StoreError)
+    def store_error(request: Request, exc: StoreError) -> JSONResponse:
+        if not store_busy(exc):
+            return unexpected(request, exc)
+        response = problem(503, "Store busy", "no database connection or lock came free in time; retry")
+        response.headers["Retry-After"] = "1"
+        return response
 
 
 _TITLES = {

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where notification links point
     worker_metrics_port: int = 0  # the worker's /metrics port; 0 means none
 
+    # Readers waiting for a position (`min_position`, docs/outcomes.md); beyond these, 503.
+    position_waiters: int = Field(default=256, ge=1)  # waiting at once in this process
+    position_waiters_per_caller: int = Field(default=8, ge=1)  # of them, by one token subject
+
     @property
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.data_dir / "traject.db"

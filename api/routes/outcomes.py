@@ -7,13 +7,13 @@ dimension, and no parameter can ask for one.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +26,8 @@ from projections.queries import Month, Outcomes, Viewer
 from projections.suppression import MUNICIPALITY
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+FIRST_MONTH = "2000-01"  # the first month the mirror answers for
+MONTH = r"^[2-9]\d{3}-(0[1-9]|1[0-2])$"  # YYYY-MM from FIRST_MONTH on; up to this month is checked
 MAX_MONTHS = 60
 
 
@@ -40,16 +41,44 @@ class Range:
     def __init__(
         self,
         from_: Annotated[
-            str | None, Query(alias="from", pattern=MONTH, description="First month, YYYY-MM.")
+            str | None,
+            Query(
+                alias="from", pattern=MONTH, description=f"First month, YYYY-MM, {FIRST_MONTH} to this month."
+            ),
         ] = None,
-        to: Annotated[str | None, Query(pattern=MONTH, description="Last month, YYYY-MM.")] = None,
+        to: Annotated[
+            str | None, Query(pattern=MONTH, description=f"Last month, YYYY-MM, {FIRST_MONTH} to this month.")
+        ] = None,
         min_position: Annotated[
-            int | None, Query(ge=0, description="Wait until the figures reflect this position.")
+            int | None,
+            Query(
+                ge=0,
+                description="Wait until the figures reflect this position. A caller may have a few "
+                "requests waiting at once, the service a bounded number; beyond that, and when "
+                "`timeout` passes first, the answer is 503 with Retry-After.",
+            ),
         ] = None,
         timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
     ) -> None:
         self.first, self.last = from_, to
         self.min_position, self.timeout = min_position, timeout
+
+    def months(self, this_month: str) -> tuple[str, str]:
+        """The months asked for: `to` (default this month) and `from` (default eleven before it)."""
+        last = self.last or this_month
+        if last > this_month:
+            _invalid("to", f"months run from {FIRST_MONTH} to this month ({this_month})")
+        first = self.first or max(_months_before(last, 11), FIRST_MONTH)
+        if first > last:
+            _invalid("from", "from must not be after to")
+        if _span(first, last) > MAX_MONTHS:
+            _invalid("from", f"ask for at most {MAX_MONTHS} months at a time")
+        return first, last
+
+
+def _invalid(name: str, reason: str) -> NoReturn:
+    """Refuse a query parameter as the request's validation would (one mapping: api/problems.py)."""
+    raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": reason}])
 
 
 @dataclass(frozen=True)
@@ -96,43 +125,29 @@ class Answers:
     whole team) is answered from here until the next event is projected. When the view moves,
     the many readers who ask at once wait for one computation of the new answer, not one each;
     and the view's position is read by one reader at a time, the others meanwhile answered as
-    of the position read last (a moment old at most, and said in the answer).
+    of the position read last (a moment old at most, and said in the answer: infra/position_watch.py).
     """
 
     def __init__(self, size: int = 512) -> None:
         self._found: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
         self._size = size
         self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
-        self._reading: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _on_this_loop(self) -> None:
         """Work in flight belongs to one event loop; an app served again (tests) starts afresh."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._loop, self._computing, self._reading = loop, {}, None
+            self._loop, self._computing = loop, {}
 
-    async def position(self, wiring: Container, r: Range) -> int:
-        """The position to answer at: fresh if read a moment ago; for a reader who named one, at
-        least that (waited for); else the last one read while someone reads it again."""
+    @staticmethod
+    async def position(wiring: Container, r: Range, caller: Principal) -> int:
+        """The position to answer at: fresh if read a moment ago (no await); else as the container
+        says, where a reader who named a position waits for it holding no thread."""
         fresh = wiring.fresh_position(r.min_position)
         if fresh is not None:
             return fresh
-        self._on_this_loop()
-        if r.min_position is not None:
-            return await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
-        if self._reading is None:
-            self._reading = asyncio.ensure_future(run_in_threadpool(wiring.await_position, None, r.timeout))
-            self._reading.add_done_callback(self._read)
-        else:
-            last = wiring.fresh_position(within=math.inf)  # someone is reading it: the last one read
-            if last is not None:
-                return last
-        return await asyncio.shield(self._reading)
-
-    def _read(self, reading: asyncio.Future[int]) -> None:
-        if reading is self._reading:
-            self._reading = None
+        return await wiring.position(r.min_position, r.timeout, caller.subject)
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
         found = self._found.get(key)
@@ -167,18 +182,12 @@ async def _answer(
     request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
 ) -> Response:
     """On the event loop while nothing has to be read (the position is fresh, the answer kept);
-    reading the view's position or computing an answer goes to a worker thread, once for all."""
+    reading the view's position or computing an answer goes to a worker thread, once for all;
+    waiting for a position holds no thread. The months are checked before anything is waited for."""
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
-    position = await answers.position(wiring, r)
     today = wiring.today()
-    last = r.last or month_of(today)
-    first = r.first or _months_before(last, 11)
-    if first > last:
-        raise HTTPException(422, "from must not be after to")
-    if first < "2000-01" or last > month_of(today):
-        raise HTTPException(422, f"months run from 2000-01 to this month ({month_of(today)})")
-    if _span(first, last) > MAX_MONTHS:
-        raise HTTPException(422, f"ask for at most {MAX_MONTHS} months at a time")
+    first, last = r.months(month_of(today))
+    position = await answers.position(wiring, r, caller)
     s = wiring.settings
     outcomes = Outcomes(
         wiring.mirror.view,
