@@ -9,6 +9,7 @@ Waiting is bounded per caller and in total; beyond that a reader is told to come
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -90,6 +91,7 @@ class PositionWatch:
         self._waiters: dict[asyncio.Future[int], int] = {}  # each waiter's future, and what it wants
         self._callers: Counter[str] = Counter()
         self._poller: asyncio.Task[None] | None = None
+        self._soon = asyncio.Event()  # a reader came to wait: read now, not after the poll interval
 
     @property
     def waiting(self) -> int:
@@ -113,8 +115,8 @@ class PositionWatch:
         """The position to answer at: fresh if read a moment ago; for a reader who wants one, at
         least that (waited for, up to `timeout` seconds); else the last one read while someone
         reads it again, or that read."""
-        if (seen := self.fresh(wanted, math.inf if wanted is not None else POSITION_FRESH_S)) is not None:
-            return seen  # a position once reached stays reached: any read that showed it will do
+        if (seen := self.fresh(wanted)) is not None:
+            return seen
         if wanted is not None:
             return await self._wait(wanted, timeout, caller)
         if self._read.running() and (last := self.fresh(within=math.inf)) is not None:
@@ -136,6 +138,8 @@ class PositionWatch:
         try:
             if self._poller is None:
                 self._poller = asyncio.ensure_future(self._poll())
+            else:
+                self._soon.set()  # its position may be there already (read-your-writes, projected)
             self._nudge()
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -150,17 +154,21 @@ class PositionWatch:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._loop, self._waiters, self._callers, self._poller = loop, {}, Counter(), None
+            self._soon = asyncio.Event()
 
     async def _poll(self) -> None:
-        """While anyone waits: read the position, settle who it satisfies, and again after a moment."""
+        """While anyone waits: read the position, settle who it satisfies; again after a moment, or
+        at once when another reader comes to wait."""
         try:
             while self._waiters:
+                self._soon.clear()
                 try:
                     self._settle(*await self._read())
                 except Exception as e:  # noqa: BLE001 - a busy store: the waiters' own timeouts answer them
                     log.warning("reading the mirror's position: %s: %s", type(e).__name__, e)
                 if self._waiters:
-                    await asyncio.sleep(self.poll)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._soon.wait(), self.poll)
         finally:
             self._poller = None
 

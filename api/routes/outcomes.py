@@ -123,9 +123,7 @@ class Answers:
 
     The figures change only when the view moves, so a team lead's page asked again (or by the
     whole team) is answered from here until the next event is projected. When the view moves,
-    the many readers who ask at once wait for one computation of the new answer, not one each;
-    and the view's position is read by one reader at a time, the others meanwhile answered as
-    of the position read last (a moment old at most, and said in the answer: infra/position_watch.py).
+    the many readers who ask at once wait for one computation of the new answer, not one each.
     """
 
     def __init__(self, size: int = 512) -> None:
@@ -139,15 +137,6 @@ class Answers:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._loop, self._computing = loop, {}
-
-    @staticmethod
-    async def position(wiring: Container, r: Range, caller: Principal) -> int:
-        """The position to answer at: fresh if read a moment ago (no await); else as the container
-        says, where a reader who named a position waits for it holding no thread."""
-        fresh = wiring.fresh_position(r.min_position)
-        if fresh is not None:
-            return fresh
-        return await wiring.position(r.min_position, r.timeout, caller.subject)
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
         found = self._found.get(key)
@@ -187,7 +176,7 @@ async def _answer(
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
     today = wiring.today()
     first, last = r.months(month_of(today))
-    position = await answers.position(wiring, r, caller)
+    position = await _position(wiring, r, caller)
     s = wiring.settings
     outcomes = Outcomes(
         wiring.mirror.view,
@@ -198,6 +187,17 @@ async def _answer(
     csv = "text/csv" in request.headers.get("accept", "")
     ask = Ask(outcomes, outcome_viewer(caller), first, last, position, csv)
     return await answers.get(ask.key(request.url.path), lambda: build(ask))
+
+
+async def _position(wiring: Container, r: Range, caller: Principal) -> int:
+    """The position to answer at: fresh if read a moment ago (no await); else as the container says
+    (infra/position_watch.py): the position is read by one reader at a time, the others meanwhile
+    answered as of the position read last (a moment old at most, and said in the answer); a reader
+    who named a position waits for it holding no thread, if the bounds let it wait."""
+    fresh = wiring.fresh_position(r.min_position)
+    if fresh is not None:
+        return fresh
+    return await wiring.position(r.min_position, r.timeout, caller.subject)
 
 
 def _span(first: str, last: str) -> int:
