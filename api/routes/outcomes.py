@@ -225,7 +225,12 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
             "model": model,
             "content": {"text/csv": {}},
             "description": "JSON, or CSV with Accept: text/csv",
-        }
+        },
+        503: {
+            "content": {"application/problem+json": {}},
+            "description": "Come back after Retry-After seconds: the figures do not reflect min_position "
+            "within timeout, too many requests already wait for a position, or the store is busy",
+        },
     }
 
 
