@@ -31,6 +31,7 @@ MONTH = r"^[2-9]\d{3}-(0[1-9]|1[0-2])$"  # YYYY-MM from FIRST_MONTH on; up to th
 MAX_MONTHS = 60
 
 
+@dataclass(frozen=True)
 class Range:
     """The shared query parameters: which months, and read-your-writes.
 
@@ -38,30 +39,10 @@ class Range:
     would show small differences that suppression hides in each.
     """
 
-    def __init__(
-        self,
-        from_: Annotated[
-            str | None,
-            Query(
-                alias="from", pattern=MONTH, description=f"First month, YYYY-MM, {FIRST_MONTH} to this month."
-            ),
-        ] = None,
-        to: Annotated[
-            str | None, Query(pattern=MONTH, description=f"Last month, YYYY-MM, {FIRST_MONTH} to this month.")
-        ] = None,
-        min_position: Annotated[
-            int | None,
-            Query(
-                ge=0,
-                description="Wait until the figures reflect this position. A caller may have a few "
-                "requests waiting at once, the service a bounded number; beyond that, and when "
-                "`timeout` passes first, the answer is 503 with Retry-After.",
-            ),
-        ] = None,
-        timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
-    ) -> None:
-        self.first, self.last = from_, to
-        self.min_position, self.timeout = min_position, timeout
+    first: str | None
+    last: str | None
+    min_position: int | None
+    timeout: float
 
     def months(self, this_month: str) -> tuple[str, str]:
         """The months asked for: `to` (default this month) and `from` (default eleven before it)."""
@@ -74,6 +55,33 @@ class Range:
         if _span(first, last) > MAX_MONTHS:
             _invalid("from", f"ask for at most {MAX_MONTHS} months at a time")
         return first, last
+
+
+async def asked(
+    from_: Annotated[
+        str | None,
+        Query(alias="from", pattern=MONTH, description=f"First month, YYYY-MM, {FIRST_MONTH} to this month."),
+    ] = None,
+    to: Annotated[
+        str | None, Query(pattern=MONTH, description=f"Last month, YYYY-MM, {FIRST_MONTH} to this month.")
+    ] = None,
+    min_position: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Wait until the figures reflect this position. A caller may have a few "
+            "requests waiting at once, the service a bounded number; beyond that, and when "
+            "`timeout` passes first, the answer is 503 with Retry-After.",
+        ),
+    ] = None,
+    timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
+) -> Range:
+    """The Range a request asks for. A function, and async: FastAPI builds a class dependency in its
+    threadpool, and a request whose answer is kept should not wait for a thread to be parsed."""
+    return Range(from_, to, min_position, timeout)
+
+
+Asked = Annotated[Range, Depends(asked)]
 
 
 def _invalid(name: str, reason: str) -> NoReturn:
@@ -237,9 +245,7 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(TeamOutcomesOut)
 )
-async def team_outcomes(
-    team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> Response:
+async def team_outcomes(team: str, caller: Caller, wiring: Wiring, request: Request, r: Asked) -> Response:
     """A team's mirror per month: exact for the team itself, small cells suppressed for others."""
 
     def build(a: Ask) -> Response:
@@ -254,9 +260,7 @@ async def team_outcomes(
 
 
 @router.get("/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(MunicipalityOutcomesOut))
-async def municipality_outcomes(
-    caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> Response:
+async def municipality_outcomes(caller: Caller, wiring: Wiring, request: Request, r: Asked) -> Response:
     """The municipality's figures, and every team's beside them, with small-cell protection."""
 
     def build(a: Ask) -> Response:
@@ -276,9 +280,7 @@ async def municipality_outcomes(
 
 
 @router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=_responses(FlowsOut))
-async def team_flows(
-    team: str, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> Response:
+async def team_flows(team: str, caller: Caller, wiring: Wiring, request: Request, r: Asked) -> Response:
     """Ladder flows per month: how many steps went from each rung to each other rung."""
 
     def build(a: Ask) -> Response:

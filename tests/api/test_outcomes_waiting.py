@@ -7,6 +7,7 @@ clients would; it asserts what is answered while readers are still waiting (orde
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 
 from api.auth import TokenCodec
-from infra.container import build
+from infra.container import Container, build
 from infra.settings import Settings
 from tests.api.serving import served
 from tests.conftest import days_ago, new_id
@@ -31,6 +32,7 @@ class Given:
     headers: Headers  # (role, *teams, subject=...) -> a bearer token's headers
     journey_id: str
     position: int
+    container: Container  # the served one
 
     @property
     def writer(self) -> dict[str, str]:
@@ -81,7 +83,8 @@ def run(settings: Settings, scenario: Callable[[Given], Coroutine[Any, Any, None
             }
             started = await http.post("/v1/journeys", json=body, headers=headers("caseworker", subject="cw"))
             assert started.status_code == 201, started.text
-            await scenario(Given(http, headers, started.json()["journey_id"], started.json()["position"]))
+            journey = started.json()
+            await scenario(Given(http, headers, journey["journey_id"], journey["position"], container))
 
     try:
         with served(container) as url:
@@ -192,3 +195,49 @@ def test_readers_wait_for_a_worker_process_that_keeps_the_views(
         run(settings, scenario)
     finally:
         worker.close()
+
+
+def test_health_and_a_kept_answer_do_not_wait_for_the_threadpool(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Whatever holds every thread of the shared pool (here: journey reads held up), the probes and
+    an outcome answer already computed are still answered."""
+
+    async def scenario(given: Given) -> None:
+        reader = given.headers("reporting", subject="reader")
+        params = {"min_position": given.position}
+        kept = await given.http.get("/v1/outcomes", params=params, headers=reader)
+        assert kept.status_code == 200
+        release, entered = threading.Event(), []
+        state = given.container.journeys.state
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            entered.append(1)
+            release.wait()
+            return state(*args, **kwargs)
+
+        given.container.journeys.state = held  # type: ignore[method-assign]
+        try:
+            busy = [
+                asyncio.ensure_future(
+                    given.http.get(f"/v1/journeys/{given.journey_id}", headers=given.writer)
+                )
+                for _ in range(50)
+            ]
+
+            async def full() -> bool:
+                return len(entered) >= 40  # the threadpool's size: the other 10 queue for a thread
+
+            await until(full, "every thread of the pool busy")
+            guard = 20  # a regression fails here, not hangs
+            assert (await given.http.get("/healthz", timeout=guard)).status_code == 200
+            assert (await given.http.get("/readyz", timeout=guard)).status_code == 200
+            again = await given.http.get("/v1/outcomes", params=params, headers=reader, timeout=guard)
+            assert again.status_code == 200
+            assert again.json()["position"] >= given.position
+            assert not any(b.done() for b in busy)
+        finally:
+            release.set()
+        assert {b.status_code for b in await asyncio.gather(*busy)} == {200}
+
+    run(make_settings(), scenario)
