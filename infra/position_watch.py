@@ -145,9 +145,9 @@ class PositionWatch:
         except TimeoutError:
             raise ProjectionBehind(wanted, self._seen[1]) from None
         finally:
-            del self._waiters[future]
+            self._waiters.pop(future, None)
             self._callers[caller] -= 1
-            if not self._callers[caller]:
+            if self._callers[caller] <= 0:
                 del self._callers[caller]
 
     def _on_this_loop(self) -> None:
@@ -159,13 +159,16 @@ class PositionWatch:
     async def _poll(self) -> None:
         """While anyone waits: read the position, settle who it satisfies; again after a moment, or
         at once when another reader comes to wait."""
+        failed = False
         try:
             while self._waiters:
                 self._soon.clear()
                 try:
                     self._settle(*await self._read())
                 except Exception as e:  # noqa: BLE001 - a busy store: the waiters' own timeouts answer them
-                    log.warning("reading the mirror's position: %s: %s", type(e).__name__, e)
+                    if not failed:  # once, not every poll
+                        log.warning("reading the mirror's position: %s: %s", type(e).__name__, e)
+                    failed = True
                 if self._waiters:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._soon.wait(), self.poll)
