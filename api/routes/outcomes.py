@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Principal, needs, outcome_viewer
 from api.deps import Wiring
@@ -132,11 +132,17 @@ class Answers:
     The figures change only when the view moves, so a team lead's page asked again (or by the
     whole team) is answered from here until the next event is projected. When the view moves,
     the many readers who ask at once wait for one computation of the new answer, not one each.
+
+    Answers are computed on a few threads of their own, not in the shared threadpool: a crowd of
+    new questions (every window of months is another) then queues here, holding no thread, and
+    cannot hold up the journey reads there. Computing is mostly Python: more threads than a few
+    would only take turns at the interpreter lock.
     """
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, threads: int = 4) -> None:
         self._found: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
         self._size = size
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="outcomes")
         self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -154,7 +160,7 @@ class Answers:
             self._on_this_loop()
             computing = self._computing.get(key)
             if computing is None:
-                computing = asyncio.ensure_future(run_in_threadpool(self._build, build))
+                computing = asyncio.get_running_loop().run_in_executor(self._threads, self._build, build)
                 self._computing[key] = computing
                 computing.add_done_callback(lambda done: self._computed(key, done))
             found = await asyncio.shield(computing)

@@ -235,6 +235,12 @@ def test_health_and_a_kept_answer_do_not_wait_for_the_threadpool(
             again = await given.http.get("/v1/outcomes", params=params, headers=reader, timeout=guard)
             assert again.status_code == 200
             assert again.json()["position"] >= given.position
+            other = {"from": "2020-01", "to": "2020-12"}  # not asked before: computed now
+            new = await given.http.get(
+                "/v1/teams/noord/outcomes", params=other, headers=reader, timeout=guard
+            )
+            assert new.status_code == 200
+            assert new.json()["first"] == "2020-01"
             assert not any(b.done() for b in busy)
         finally:
             release.set()
