@@ -19,7 +19,8 @@ from api.auth import PUBLIC, Forbidden, Unauthenticated
 from api.deps import TeamNotFound
 from api.reasons import invalid_members, refusal_members
 from domain.errors import JourneyError
-from infra.container import ProjectionBehind
+from infra.container import ProjectionBehind, TooManyWaiting
+from infra.store import StoreError, store_busy
 from services.journeys import (
     BatchItemError,
     ConcurrencyConflict,
@@ -88,6 +89,12 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = "1"
         return response
 
+    @app.exception_handler(TooManyWaiting)
+    def too_many_waiting(_: Request, exc: TooManyWaiting) -> JSONResponse:
+        response = problem(503, "Too many requests waiting", str(exc), field="min_position")
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(Unauthenticated)
     def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
         return problem(401, "Unauthorized", str(exc))
@@ -109,6 +116,14 @@ def install(app: FastAPI) -> None:
         response = problem(500, "Internal error", "the request failed unexpectedly")
         # Answered outside the edge's middleware (Starlette's outermost), so its headers are set here.
         response.headers.update({"API-Version": API_VERSION, "Connection": "close"})
+        return response
+
+    @app.exception_handler(StoreError)
+    def store_error(request: Request, exc: StoreError) -> JSONResponse:
+        if not store_busy(exc):
+            return unexpected(request, exc)
+        response = problem(503, "Store busy", "no database connection or lock came free in time; retry")
+        response.headers["Retry-After"] = "1"
         return response
 
 

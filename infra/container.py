@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from infra.position_watch import (
+    POSITION_FRESH_S,
+    OneAtATime,
+    PositionWatch,
+    ProjectionBehind,
+    TooManyWaiting,
+)
 from infra.projection_runner import MirrorRunner
 from infra.settings import Settings
 from infra.store import SqlPositions, library_env, local_secret, ping, schema_setup
@@ -15,15 +21,9 @@ from infra.teams import StoredTeams, configured
 from infra.views import MirrorView
 from services.journeys import JourneysApp
 
-POSITION_FRESH_S = 0.05  # how long a read of the mirror's position answers for others
+__all__ = ["POSITION_FRESH_S", "Container", "ProjectionBehind", "Status", "TooManyWaiting", "build"]
 
-
-class ProjectionBehind(Exception):
-    """The views have not reached the position a reader asked for within its timeout."""
-
-    def __init__(self, wanted: int, reached: int) -> None:
-        super().__init__(f"the figures reflect position {reached}, not yet {wanted}")
-        self.wanted, self.reached = wanted, reached
+Status = tuple[int, int, str | None]  # the event log's head; the mirror's position, and failure
 
 
 @dataclass
@@ -33,9 +33,15 @@ class Container:
     jwt_key: bytes
     mirror: MirrorRunner
     teams: StoredTeams
+    watch: PositionWatch
+    # For operators' probes (readyz, metrics): one read at a time on a thread of its own, shared by
+    # all who ask meanwhile, so that neither a crowd of probes nor a busy threadpool starves the other.
+    status: OneAtATime[Status] = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _position_seen: tuple[float, int] = (float("-inf"), 0)  # (monotonic time read, position)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = OneAtATime(self._status, "status")
 
     def today(self) -> date:
         """Today in the municipality's calendar: the latest effective date a fact may carry."""
@@ -44,29 +50,34 @@ class Container:
     def head_position(self) -> int:
         return ping(self.journeys.recorder)
 
+    def _status(self) -> Status:
+        head = self.head_position()
+        position, failure = self.watch.read_tracking()
+        return head, position, failure
+
     def await_position(self, position: int | None, timeout: float) -> int:
-        """The mirror's position, once it reflects `position` (read-your-writes).
+        """The mirror's position, once it reflects `position` (read-your-writes), blocking.
 
         A position read within the last POSITION_FRESH_S seconds is answered again: under load
         every request would otherwise read it from the database, to learn mostly that nothing
         moved. A reader who needs its own write waits for it (`position`), and never gets less.
+        For threads (the CLI, tests); requests wait with `position`, which holds no thread.
         """
         seen = self.fresh_position(position)
         if seen is not None:
             return seen
         if position is not None and not self.mirror.wait_for(position, timeout):
             raise ProjectionBehind(position, self.mirror.view.position())
-        now = time.monotonic()
-        reached = self.mirror.view.position()
-        self._position_seen = (now, reached)
-        return reached
+        return self.watch.read_tracking()[0]
+
+    async def position(self, wanted: int | None, timeout: float, caller: str) -> int:
+        """As `await_position`, on the event loop: a waiting reader holds no thread, and is let in
+        to wait only within the bounds (`TooManyWaiting`)."""
+        return await self.watch.position(wanted, timeout, caller)
 
     def fresh_position(self, position: int | None = None, within: float = POSITION_FRESH_S) -> int | None:
         """The position read in the last `within` seconds, if it reflects `position`; else None (no I/O)."""
-        seen_at, seen = self._position_seen
-        if time.monotonic() - seen_at < within and (position is None or seen >= position):
-            return seen
-        return None
+        return self.watch.fresh(position, within)
 
     def start_projections(self) -> None:
         """Keep the views current from this process (the embedded default)."""
@@ -85,6 +96,8 @@ class Container:
         self.mirror.close()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.watch.close()
+        self.status.close()
         self.journeys.close()
 
 
@@ -109,4 +122,13 @@ def build(settings: Settings | None = None) -> Container:
     )
     mirror = MirrorRunner(journeys, view, settings.projection_batch)
     journeys.on_recorded = lambda _head: mirror.wake.set()
-    return Container(settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror, teams=teams)
+    watch = PositionWatch(
+        view.progress,
+        per_caller=settings.position_waiters_per_caller,
+        total=settings.position_waiters,
+        nudge=mirror.wake.set,
+    )
+    mirror.moved = watch.reached
+    return Container(
+        settings=settings, journeys=journeys, jwt_key=jwt_key, mirror=mirror, watch=watch, teams=teams
+    )

@@ -56,6 +56,7 @@ class MirrorRunner:
         self.linger = linger  # seconds `run` waits after a short batch, so that the next is bigger
         self.wake = threading.Event()  # set by writers so the runner need not wait for its poll
         self.caught_up = threading.Condition()
+        self.moved: Callable[[int], None] = lambda _position: None  # told each position committed
         self.failure: ProjectionFailed | None = None
         self._steps = threading.Lock()  # one batch at a time: the batches share the kept folds
         # The folds of recently touched journeys as this runner committed them. They are the view's
@@ -113,6 +114,7 @@ class MirrorRunner:
         self._kept_at = (end, start[1])  # a commit moves the position, never the generation
         with self.caught_up:
             self.caught_up.notify_all()
+        self.moved(end)
         return len(notifications)
 
     def _load(self, journeys: set[UUID]) -> dict[UUID, mirror.JourneyFold | None]:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = 10.0  # a request head must arrive within this, or the connection closes
     body_timeout_seconds: float = 30.0  # a request body must arrive within this after its head (408)
 
+    # Readers waiting for a position (`min_position`, docs/outcomes.md); beyond these, 503.
+    position_waiters: int = Field(default=256, ge=1)  # waiting at once in this process
+    position_waiters_per_caller: int = Field(default=8, ge=1)  # of them, by one token subject
+
     @property
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.data_dir / "traject.db"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,11 +12,14 @@ from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import ApplicationRecorder
+import psycopg_pool
+from eventsourcing.persistence import ApplicationRecorder, ConnectionUnavailableError, PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from infra.settings import Settings
+
+StoreError = PersistenceError  # what the event store library raises when the database fails it
 
 
 def library_env(settings: Settings) -> dict[str, str]:
@@ -132,3 +136,18 @@ class SqlPositions:
 def ping(recorder: ApplicationRecorder) -> int:
     """The head position; raises if the store does not answer."""
     return recorder.max_notification_id() or 0
+
+
+def store_busy(error: BaseException) -> bool:
+    """Whether `error` says the store is busy, not broken: no connection came free within the pool's
+    timeout, or a lock was not granted within the lock timeout. Asking again shortly may succeed."""
+    if isinstance(error, ConnectionUnavailableError):  # the library's own pool (SQLite)
+        return True
+    cause = error.__cause__
+    if isinstance(
+        cause, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests | psycopg.errors.LockNotAvailable
+    ):
+        return True
+    return isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(
+        ("database is locked", "database is busy")
+    )

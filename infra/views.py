@@ -60,9 +60,15 @@ class MirrorView:
         return sql.replace("?", "%s") if self.pg else sql
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+    def _transaction(self, *, commit: bool = True) -> Iterator[Any]:
+        """A transaction; `commit=False` for reads: on SQLite the library then lends one of its
+        reader connections, not its one writer (readers waiting for the writer are refused after
+        its pool timeout)."""
+        with self.recorder.datastore.transaction(commit=commit) as cursor:  # type: ignore[attr-defined]
             yield cursor
+
+    def _read(self) -> AbstractContextManager[Any]:
+        return self._transaction(commit=False)
 
     def create(self) -> None:
         token = secrets.token_hex(4)  # unique constraint names survive a rename on PostgreSQL
@@ -92,7 +98,7 @@ class MirrorView:
 
     def mark(self) -> tuple[int, int]:
         """Where the view stands: its position, and its generation (a rebuild's swap bumps it)."""
-        with self._transaction() as c:
+        with self._read() as c:
             c.execute(
                 self._q(f"SELECT position, generation FROM {self.tracking} WHERE name = ?"), (self.name,)
             )
@@ -102,13 +108,14 @@ class MirrorView:
         return int(row[0]), int(row[1])
 
     def position(self) -> int:
-        return self._tracking()[0]
+        return self.progress()[0]
 
     def failure(self) -> str | None:
-        return self._tracking()[1]
+        return self.progress()[1]
 
-    def _tracking(self) -> tuple[int, str | None]:
-        with self._transaction() as c:
+    def progress(self) -> tuple[int, str | None]:
+        """The position the view reflects, and why its projection stopped (None while it runs)."""
+        with self._read() as c:
             c.execute(self._q(f"SELECT position, failure FROM {self.tracking} WHERE name = ?"), (self.name,))
             row = c.fetchone()
         if row is None:
@@ -122,7 +129,7 @@ class MirrorView:
         found: dict[UUID, JourneyFold | None] = dict.fromkeys(map(UUID, ids))
         if not ids:
             return found
-        with self._transaction() as c:
+        with self._read() as c:
             for chunk in _chunks(ids, 500):
                 marks = ", ".join("?" * len(chunk))
                 c.execute(
@@ -231,7 +238,7 @@ class MirrorView:
         )
         after: tuple[str, int] = ("", 0)
         while True:
-            with self._transaction() as c:
+            with self._read() as c:
                 c.execute(query, (head, *after, page))
                 found = c.fetchall()
             # SQLite keeps a journey id as its hex digits; the view keys journeys by str(UUID).
@@ -264,7 +271,7 @@ class MirrorView:
         if team is not None:
             where += " AND team = ?"
             params.append(team)
-        with self._transaction() as c:
+        with self._read() as c:
             c.execute(
                 self._q(f"SELECT team, month, figure, key, n FROM {self.counts} WHERE {where} AND n <> 0"),
                 params,
@@ -275,7 +282,7 @@ class MirrorView:
         return [(t, m, f, k, int(n)) for t, m, f, k, n in found]
 
     def teams(self) -> list[str]:
-        with self._transaction() as c:
+        with self._read() as c:
             c.execute(f"SELECT DISTINCT team FROM {self.counts}")
             found = c.fetchall()
         return sorted(r["team"] if isinstance(r, dict) else r[0] for r in found)

@@ -1,4 +1,9 @@
-"""Liveness, readiness and metrics for operators; no token needed, no personal data disclosed."""
+"""Liveness, readiness and metrics for operators; no token needed, no personal data disclosed.
+
+All three answer on the event loop, never from the shared threadpool: a crowd of slow requests
+there must not make a live process look dead. Readiness and metrics read the store on a thread
+of their own, one read at a time shared by every probe asking meanwhile (`Container.status`).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,16 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", openapi_extra=needs("public"))
-def healthz() -> dict[str, str]:
-    """The process is alive."""
+async def healthz() -> dict[str, str]:
+    """The process is alive (answered without any I/O)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", openapi_extra=needs("public"), response_model=None)
-def readyz(wiring: Wiring) -> dict[str, object] | JSONResponse:
+async def readyz(wiring: Wiring) -> dict[str, object] | JSONResponse:
     """Ready means the event store answers and no projection has stopped; lag is reported."""
     try:
-        head = wiring.head_position()
-        position, failure = wiring.mirror.view.position(), wiring.mirror.view.failure()
+        head, position, failure = await wiring.status()
     except Exception as e:  # noqa: BLE001 - any store failure means "not ready"
         return JSONResponse({"status": "unavailable", "reason": type(e).__name__}, status_code=503)
     mirror = {"position": position, "lag": head - position, "failure": failure}
@@ -35,11 +39,10 @@ def readyz(wiring: Wiring) -> dict[str, object] | JSONResponse:
 
 
 @router.get("/metrics", openapi_extra=needs("public"), response_class=PlainTextResponse)
-def metrics(wiring: Wiring) -> str:
-    """Prometheus text: the head of the event log, and each projection's position, lag and state."""
-    head = wiring.head_position()
-    position = wiring.mirror.view.position()
-    failed = int(wiring.mirror.view.failure() is not None)
+async def metrics(wiring: Wiring) -> str:
+    """Prometheus text: the head of the event log, each projection's position, lag and state, and
+    how many requests wait for a position (`min_position`)."""
+    head, position, failure = await wiring.status()
     return (
         "# TYPE traject_event_log_head gauge\n"
         f"traject_event_log_head {head}\n"
@@ -48,5 +51,7 @@ def metrics(wiring: Wiring) -> str:
         "# TYPE traject_projection_lag gauge\n"
         f'traject_projection_lag{{projection="mirror"}} {head - position}\n'
         "# TYPE traject_projection_failed gauge\n"
-        f'traject_projection_failed{{projection="mirror"}} {failed}\n'
+        f'traject_projection_failed{{projection="mirror"}} {int(failure is not None)}\n'
+        "# TYPE traject_position_waiters gauge\n"
+        f"traject_position_waiters {wiring.watch.waiting}\n"
     )

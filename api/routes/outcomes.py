@@ -7,15 +7,15 @@ dimension, and no parameter can ask for one.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Principal, needs, outcome_viewer
 from api.deps import KnownTeam, Wiring
@@ -26,10 +26,12 @@ from projections.queries import Month, Outcomes, Viewer
 from projections.suppression import MUNICIPALITY
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+FIRST_MONTH = "2000-01"  # the first month the mirror answers for
+MONTH = r"^[2-9]\d{3}-(0[1-9]|1[0-2])$"  # YYYY-MM from FIRST_MONTH on; up to this month is checked
 MAX_MONTHS = 60
 
 
+@dataclass(frozen=True)
 class Range:
     """The shared query parameters: which months, and read-your-writes.
 
@@ -37,19 +39,54 @@ class Range:
     would show small differences that suppression hides in each.
     """
 
-    def __init__(
-        self,
-        from_: Annotated[
-            str | None, Query(alias="from", pattern=MONTH, description="First month, YYYY-MM.")
-        ] = None,
-        to: Annotated[str | None, Query(pattern=MONTH, description="Last month, YYYY-MM.")] = None,
-        min_position: Annotated[
-            int | None, Query(ge=0, description="Wait until the figures reflect this position.")
-        ] = None,
-        timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
-    ) -> None:
-        self.first, self.last = from_, to
-        self.min_position, self.timeout = min_position, timeout
+    first: str | None
+    last: str | None
+    min_position: int | None
+    timeout: float
+
+    def months(self, this_month: str) -> tuple[str, str]:
+        """The months asked for: `to` (default this month) and `from` (default eleven before it)."""
+        last = self.last or this_month
+        if last > this_month:
+            _invalid("to", f"months run from {FIRST_MONTH} to this month ({this_month})")
+        first = self.first or max(_months_before(last, 11), FIRST_MONTH)
+        if first > last:
+            _invalid("from", "from must not be after to")
+        if _span(first, last) > MAX_MONTHS:
+            _invalid("from", f"ask for at most {MAX_MONTHS} months at a time")
+        return first, last
+
+
+async def asked(
+    from_: Annotated[
+        str | None,
+        Query(alias="from", pattern=MONTH, description=f"First month, YYYY-MM, {FIRST_MONTH} to this month."),
+    ] = None,
+    to: Annotated[
+        str | None, Query(pattern=MONTH, description=f"Last month, YYYY-MM, {FIRST_MONTH} to this month.")
+    ] = None,
+    min_position: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Wait until the figures reflect this position. A caller may have a few "
+            "requests waiting at once, the service a bounded number; beyond that, and when "
+            "`timeout` passes first, the answer is 503 with Retry-After.",
+        ),
+    ] = None,
+    timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait for min_position.")] = 5.0,
+) -> Range:
+    """The Range a request asks for. A function, and async: FastAPI builds a class dependency in its
+    threadpool, and a request whose answer is kept should not wait for a thread to be parsed."""
+    return Range(from_, to, min_position, timeout)
+
+
+Asked = Annotated[Range, Depends(asked)]
+
+
+def _invalid(name: str, reason: str) -> NoReturn:
+    """Refuse a query parameter as the request's validation would (one mapping: api/problems.py)."""
+    raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": reason}])
 
 
 @dataclass(frozen=True)
@@ -94,45 +131,26 @@ class Answers:
 
     The figures change only when the view moves, so a team lead's page asked again (or by the
     whole team) is answered from here until the next event is projected. When the view moves,
-    the many readers who ask at once wait for one computation of the new answer, not one each;
-    and the view's position is read by one reader at a time, the others meanwhile answered as
-    of the position read last (a moment old at most, and said in the answer).
+    the many readers who ask at once wait for one computation of the new answer, not one each.
+
+    Answers are computed on a few threads of their own, not in the shared threadpool: a crowd of
+    new questions (every window of months is another) then queues here, holding no thread, and
+    cannot hold up the journey reads there. Computing is mostly Python: more threads than a few
+    would only take turns at the interpreter lock.
     """
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, threads: int = 4) -> None:
         self._found: OrderedDict[tuple[Any, ...], tuple[bytes, str]] = OrderedDict()
         self._size = size
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="outcomes")
         self._computing: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, str]]] = {}
-        self._reading: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _on_this_loop(self) -> None:
         """Work in flight belongs to one event loop; an app served again (tests) starts afresh."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._loop, self._computing, self._reading = loop, {}, None
-
-    async def position(self, wiring: Container, r: Range) -> int:
-        """The position to answer at: fresh if read a moment ago; for a reader who named one, at
-        least that (waited for); else the last one read while someone reads it again."""
-        fresh = wiring.fresh_position(r.min_position)
-        if fresh is not None:
-            return fresh
-        self._on_this_loop()
-        if r.min_position is not None:
-            return await run_in_threadpool(wiring.await_position, r.min_position, r.timeout)
-        if self._reading is None:
-            self._reading = asyncio.ensure_future(run_in_threadpool(wiring.await_position, None, r.timeout))
-            self._reading.add_done_callback(self._read)
-        else:
-            last = wiring.fresh_position(within=math.inf)  # someone is reading it: the last one read
-            if last is not None:
-                return last
-        return await asyncio.shield(self._reading)
-
-    def _read(self, reading: asyncio.Future[int]) -> None:
-        if reading is self._reading:
-            self._reading = None
+            self._loop, self._computing = loop, {}
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Response]) -> Response:
         found = self._found.get(key)
@@ -142,7 +160,7 @@ class Answers:
             self._on_this_loop()
             computing = self._computing.get(key)
             if computing is None:
-                computing = asyncio.ensure_future(run_in_threadpool(self._build, build))
+                computing = asyncio.get_running_loop().run_in_executor(self._threads, self._build, build)
                 self._computing[key] = computing
                 computing.add_done_callback(lambda done: self._computed(key, done))
             found = await asyncio.shield(computing)
@@ -167,18 +185,12 @@ async def _answer(
     request: Request, caller: Principal, wiring: Container, r: Range, build: Callable[[Ask], Response]
 ) -> Response:
     """On the event loop while nothing has to be read (the position is fresh, the answer kept);
-    reading the view's position or computing an answer goes to a worker thread, once for all."""
+    reading the view's position or computing an answer goes to a worker thread, once for all;
+    waiting for a position holds no thread. The months are checked before anything is waited for."""
     answers: Answers = request.app.state.__dict__.setdefault("outcome_answers", Answers())
-    position = await answers.position(wiring, r)
     today = wiring.today()
-    last = r.last or month_of(today)
-    first = r.first or _months_before(last, 11)
-    if first > last:
-        raise HTTPException(422, "from must not be after to")
-    if first < "2000-01" or last > month_of(today):
-        raise HTTPException(422, f"months run from 2000-01 to this month ({month_of(today)})")
-    if _span(first, last) > MAX_MONTHS:
-        raise HTTPException(422, f"ask for at most {MAX_MONTHS} months at a time")
+    first, last = r.months(month_of(today))
+    position = await _position(wiring, r, caller)
     s = wiring.settings
     outcomes = Outcomes(
         wiring.mirror.view,
@@ -189,6 +201,17 @@ async def _answer(
     csv = "text/csv" in request.headers.get("accept", "")
     ask = Ask(outcomes, outcome_viewer(caller), first, last, position, csv)
     return await answers.get(ask.key(request.url.path), lambda: build(ask))
+
+
+async def _position(wiring: Container, r: Range, caller: Principal) -> int:
+    """The position to answer at: fresh if read a moment ago (no await); else as the container says
+    (infra/position_watch.py): the position is read by one reader at a time, the others meanwhile
+    answered as of the position read last (a moment old at most, and said in the answer); a reader
+    who named a position waits for it holding no thread, if the bounds let it wait."""
+    fresh = wiring.fresh_position(r.min_position)
+    if fresh is not None:
+        return fresh
+    return await wiring.position(r.min_position, r.timeout, caller.subject)
 
 
 def _span(first: str, last: str) -> int:
@@ -216,7 +239,12 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
             "model": model,
             "content": {"text/csv": {}},
             "description": "JSON, or CSV with Accept: text/csv",
-        }
+        },
+        503: {
+            "content": {"application/problem+json": {}},
+            "description": "Come back after Retry-After seconds: the figures do not reflect min_position "
+            "within timeout, too many requests already wait for a position, or the store is busy",
+        },
     }
 
 
@@ -224,7 +252,7 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     "/teams/{team}/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(TeamOutcomesOut)
 )
 async def team_outcomes(
-    team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
+    team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Asked
 ) -> Response:
     """A team's mirror per month: exact for the team itself, small cells suppressed for others."""
 
@@ -240,9 +268,7 @@ async def team_outcomes(
 
 
 @router.get("/outcomes", openapi_extra=needs("outcomes:read"), responses=_responses(MunicipalityOutcomesOut))
-async def municipality_outcomes(
-    caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> Response:
+async def municipality_outcomes(caller: Caller, wiring: Wiring, request: Request, r: Asked) -> Response:
     """The municipality's figures, and every team's beside them, with small-cell protection."""
 
     def build(a: Ask) -> Response:
@@ -262,9 +288,7 @@ async def municipality_outcomes(
 
 
 @router.get("/teams/{team}/flows", openapi_extra=needs("outcomes:read"), responses=_responses(FlowsOut))
-async def team_flows(
-    team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Annotated[Range, Depends()]
-) -> Response:
+async def team_flows(team: KnownTeam, caller: Caller, wiring: Wiring, request: Request, r: Asked) -> Response:
     """Ladder flows per month: how many steps went from each rung to each other rung."""
 
     def build(a: Ask) -> Response:

@@ -15,15 +15,15 @@ def test_a_position_read_is_shared_for_a_moment_but_a_reader_waiting_for_more_ge
 ) -> None:
     container.start_projections()
     reads: list[int] = []
-    real = container.mirror.view.position
+    real = container.watch.read_tracking
 
-    def counted() -> int:
+    def counted() -> tuple[int, str | None]:
         reads.append(1)
         return real()
 
-    monkeypatch.setattr(container.mirror.view, "position", counted)
+    monkeypatch.setattr(container.watch, "read_tracking", counted)
     clock = [1000.0]
-    monkeypatch.setattr("infra.container.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("infra.position_watch.time.monotonic", lambda: clock[0])
 
     first = container.await_position(None, 5)
     assert container.await_position(None, 5) == first
