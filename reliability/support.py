@@ -26,6 +26,7 @@ from api.auth import TokenCodec
 from infra.container import Container, build
 from infra.settings import Settings
 from reliability.recipe import Env
+from services.caseload import TEAMS
 
 REPO = Path(__file__).resolve().parent.parent
 JWT_SECRET = "reliability-jwt-secret-of-sufficient-length-0123456789"  # noqa: S105 - a throwaway server's
@@ -42,6 +43,8 @@ def settings(env: Env, schema: str, **overrides: Any) -> Settings:
         "data_dir": env.work / "var",
         "jwt_secret": JWT_SECRET,
         "pseudonym_key": PSEUDONYM_KEY,
+        # Registered at every start: the demo caseload's teams (TEAM among them).
+        "teams": ",".join(f"{t}:Team {t.capitalize()}" for t in TEAMS),
     }
     return Settings(**(values | overrides))
 
