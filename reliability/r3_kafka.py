@@ -402,16 +402,24 @@ def store(env: Env, schema: str) -> Iterator[Any]:
         container.close()
 
 
-def caught_up(env: Env, topics: Topics, w: Worker, container: Any) -> bool:
+def caught_up(env: Env, topics: Topics, container: Any, group: str = "") -> bool:
     """The group committed past every inbound message, and the relay past the head of the store."""
     try:
-        lag = group_lag(env.kafka_bootstrap, topics.group, topics.inbound)
+        lag = group_lag(env.kafka_bootstrap, group or topics.group, topics.inbound)
     except Exception as error:  # noqa: BLE001 - the broker is still coming back: not caught up yet
         LAST_SEEN["lag"] = repr(error)
         return False
-    relay, head = w.metric("relay_position"), container.head_position()
+    relay, head = relay_position(container), container.head_position()
     LAST_SEEN.update(lag=lag, relay=relay, head=head)
     return lag == 0 and relay >= head
+
+
+def relay_position(container: Any) -> int:
+    """The position the relay recorded in the store: everything up to it the broker has acknowledged."""
+    from infra.kafka_outbound import NAME
+    from infra.tracking import SqlTracking
+
+    return SqlTracking(container.journeys.recorder).position(NAME)
 
 
 LAST_SEEN: dict[str, Any] = {}  # what caught_up saw last, for the message when it never holds
@@ -529,7 +537,7 @@ def run(env: Env) -> Result:
     ):
         p = producer(env.kafka_bootstrap)
         for n, (how, batch) in enumerate(plan, 1):
-            wait_for(lambda: caught_up(env, topics, w, container), 300, f"a calm start of outage {n}")
+            wait_for(lambda: caught_up(env, topics, container), 300, f"a calm start of outage {n}")
             stored, published = w.metric("inbound_stored_total"), w.metric("relay_position")
             pace = (outage_s + 4) / len(batch)  # the sending spans the outage: the producer carries it over
             sender = threading.Thread(target=send_paced, args=(sent, p, topics.inbound, batch, pace))
@@ -552,7 +560,7 @@ def run(env: Env) -> Result:
             sender.join()
             p.flush(timeout=300)
         p.close(timeout=30)
-        wait_for(lambda: caught_up(env, topics, w, container), 300, "catch-up after the last outage")
+        wait_for(lambda: caught_up(env, topics, container), 300, "catch-up after the last outage")
         figures["catch_up_seconds"] = round(time.monotonic() - restarted, 1)
         counters = w.metrics()
         verify(env, topics, container, sent=sent, backlog=backlog, result=result)
