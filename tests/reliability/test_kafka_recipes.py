@@ -17,7 +17,6 @@ def test_a_broker_killed_mid_ingest_and_mid_relay_loses_doubles_and_reorders_not
     assert result.holds, "\n".join(result.failures)
     assert result.figures["stored"] > 0
     assert result.figures["dead_lettered"] == result.figures["produced_bad"] > 0
-    assert result.figures["outage1_relay_backlog"] > 0  # the kill found the relay with work in hand
 
 
 def test_messages_delivered_again_and_again_are_stored_once(quick_recipe_env: Env) -> None:
