@@ -636,8 +636,8 @@ RECIPE = Recipe(
     "and the relay records its position only after the broker acknowledged, so a kill mid-relay "
     "repeats (never skips) what was in flight",
     does_not_prove="anything about a cluster: one broker node, so no leader election, no replica lag, no "
-    "unclean leader election, no network partition between worker and broker (the broker process goes "
-    "away; the network does not split); a broker that loses acknowledged data (its own disk is trusted); "
-    "outages longer than the producer's delivery timeout (300 s here), after which a caseworker app "
-    "must send again",
+    "unclean leader election; no network partition (the broker process goes away, the network does not "
+    "split, hang or drop packets); a broker that loses data it acknowledged (its disk is trusted); one "
+    "worker process (no group rebalance mid-outage); PostgreSQL stays up; outages longer than the "
+    "producer's delivery timeout (300 s here), after which a caseworker app must send again",
 )

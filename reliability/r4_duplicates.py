@@ -179,8 +179,8 @@ RECIPE = Recipe(
     proves="the event id is an idempotency key that holds across every way Kafka repeats a message: "
     "within a batch, across batches, across a consumer restart and across consumer groups; a reused "
     "event id with other facts is refused (409), not stored and not silently dropped",
-    does_not_prove="duplicates with a new event id (a client that makes up a new id for the same fact "
-    "records it twice; no store can tell); duplicates arriving concurrently through two worker processes "
-    "of one group (they would split the partitions, each key still read by one); exactly-once dead "
-    "letters (by design a re-read bad message is dead-lettered again; readers deduplicate on `source`)",
+    does_not_prove="duplicates under a new event id (a client that mints a new id for the same fact "
+    "records it twice: no store can tell); copies read at the same moment by two worker processes (one "
+    "worker reads at a time here; a group gives each partition to one of them); exactly-once dead letters "
+    "(a bad message read again is dead-lettered again, by design: readers deduplicate on `source`)",
 )
