@@ -4,7 +4,8 @@
 command line reads `/v1/openapi.json` and sends what it generates: the document's edge values
 (coverage), random valid and invalid input (fuzzing), and chains of calls that follow the links it
 infers between operations (stateful). Every response is checked: no 5xx, a documented status code,
-a documented content type and headers, and a body that matches the documented schema.
+a documented content type and headers, a body that matches the documented schema, and a method the
+path does not have answered 405 with an `Allow` header.
 
 Callers: a caseworker and a teamlead of one team, reporting, an auditor, an admin, and no token at
 all. They take turns request by request, so every operation meets every caller within one run
@@ -53,6 +54,8 @@ CHECKS = (
     "content_type_conformance",
     "response_headers_conformance",
     "response_schema_conformance",
+    "unsupported_method",  # a method the path does not have: 405, with an Allow header
+    "allow_header_conformance",
 )
 CALLERS_ENV = "TRAJECT_R7_CALLERS"
 ROLE_HEADER = "X-R7-Caller"  # names the caller in the report; the app ignores it
@@ -267,7 +270,7 @@ RECIPE = Recipe(
     fault="the API fuzzed from its OpenAPI document (schemathesis: edge values, random valid and "
     "invalid input, chains of calls) as every role and without a token, on SQLite and on PostgreSQL",
     must_hold="no 5xx; every response's status code, content type, headers and body as the OpenAPI "
-    "document declares them",
+    "document declares them; an undeclared method answered 405 with `Allow`",
     run=run,
     proves="what the generator reaches answers in the documented way: bad input of every shape the "
     "document allows a client to send gets a documented 4xx, never a 500, on both stores and for every "
