@@ -19,7 +19,7 @@ from api.auth import PUBLIC, Forbidden, Unauthenticated
 from api.deps import TeamNotFound
 from api.reasons import invalid_members, refusal_members
 from domain.errors import JourneyError
-from infra.container import ProjectionBehind, TooManyWaiting
+from infra.container import BeyondTheLog, ProjectionBehind, TooManyWaiting
 from infra.store import StoreError, store_busy
 from services.journeys import (
     BatchItemError,
@@ -88,6 +88,11 @@ def install(app: FastAPI) -> None:
         response = problem(503, "Figures not yet current", str(exc), field="min_position")
         response.headers["Retry-After"] = "1"
         return response
+
+    @app.exception_handler(BeyondTheLog)
+    def beyond_the_log(_: Request, exc: BeyondTheLog) -> JSONResponse:
+        reason = {"name": "min_position", "code": "beyond_the_log", "reason": str(exc)}
+        return problem(422, "Position not in the log", str(exc), field="min_position", invalidParams=[reason])
 
     @app.exception_handler(TooManyWaiting)
     def too_many_waiting(_: Request, exc: TooManyWaiting) -> JSONResponse:
@@ -224,9 +229,14 @@ def title(status: int) -> str:
 
 
 _TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     408: "Request timeout",
     413: "Payload too large",
     415: "Unsupported media type",
+    422: "Invalid request",
+    503: "Service unavailable",
 }

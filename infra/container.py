@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from infra.position_watch import (
     POSITION_FRESH_S,
+    BeyondTheLog,
     OneAtATime,
     PositionWatch,
     ProjectionBehind,
@@ -21,7 +22,15 @@ from infra.teams import StoredTeams, configured
 from infra.views import MirrorView
 from services.journeys import JourneysApp
 
-__all__ = ["POSITION_FRESH_S", "Container", "ProjectionBehind", "Status", "TooManyWaiting", "build"]
+__all__ = [
+    "POSITION_FRESH_S",
+    "BeyondTheLog",
+    "Container",
+    "ProjectionBehind",
+    "Status",
+    "TooManyWaiting",
+    "build",
+]
 
 Status = tuple[int, int, str | None]  # the event log's head; the mirror's position, and failure
 
@@ -127,6 +136,7 @@ def build(settings: Settings | None = None) -> Container:
         per_caller=settings.position_waiters_per_caller,
         total=settings.position_waiters,
         nudge=mirror.wake.set,
+        head=lambda: ping(journeys.recorder),
     )
     mirror.moved = watch.reached
     return Container(

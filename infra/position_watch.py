@@ -33,6 +33,15 @@ class ProjectionBehind(Exception):
         self.wanted, self.reached = wanted, reached
 
 
+class BeyondTheLog(Exception):
+    """A reader asked to wait for a position the event log has not reached: no write answered it,
+    so waiting could not bring it (a client error, not a busy service)."""
+
+    def __init__(self, wanted: int, head: int) -> None:
+        super().__init__(f"the event log has not reached position {wanted} (its head is {head})")
+        self.wanted, self.head = wanted, head
+
+
 class TooManyWaiting(Exception):
     """More readers wait for a position than the bounds allow; this one was not let in to wait."""
 
@@ -77,15 +86,19 @@ class PositionWatch:
     def __init__(
         self,
         read: Callable[[], tuple[int, str | None]],
+        *,
         per_caller: int,
         total: int,
         nudge: Callable[[], None] = lambda: None,
         poll: float = POLL_S,
+        head: Callable[[], int] | None = None,
     ) -> None:
         self._read_view = read
         self.per_caller, self.total, self.poll = per_caller, total, poll
         self._nudge = nudge  # tells an in-process runner to look for work now
         self._read = OneAtATime(self.read_tracking, "position")
+        self._head = OneAtATime(head, "head") if head is not None else None  # the event log's head
+        self._head_seen = 0  # the highest head read: positions up to it were answered to writers
         self._seen: tuple[float, int] = (-math.inf, 0)  # (monotonic time read, position)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[asyncio.Future[int], int] = {}  # each waiter's future, and what it wants
@@ -125,6 +138,10 @@ class PositionWatch:
 
     async def _wait(self, wanted: int, timeout: float, caller: str) -> int:
         self._on_this_loop()
+        if self._head is not None and wanted > self._head_seen:
+            self._head_seen = max(self._head_seen, await self._head())
+            if wanted > self._head_seen:
+                raise BeyondTheLog(wanted, self._head_seen)
         if len(self._waiters) >= self.total:
             msg = f"{self.total} requests already wait for a position here; ask again shortly"
             raise TooManyWaiting(msg)
@@ -195,3 +212,5 @@ class PositionWatch:
 
     def close(self) -> None:
         self._read.close()
+        if self._head is not None:
+            self._head.close()

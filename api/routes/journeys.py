@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
@@ -27,6 +27,10 @@ from services.commands import BatchItem
 from services.journeys import Written
 
 router = APIRouter(prefix="/v1", tags=["journeys"])
+# A retried write (the same event_id and facts) answers as the first time, with 200 and duplicate: true.
+REPEAT: dict[int | str, dict[str, Any]] = {
+    200: {"model": WrittenOut, "description": "A repeat of an earlier write: its original answer."}
+}
 
 
 def _status(response: Response, duplicate: bool) -> None:
@@ -50,7 +54,7 @@ def _written(w: Written) -> Response:
     return Response(orjson.dumps(body), 200 if w.duplicate else 201, media_type="application/json")
 
 
-@router.post("/journeys", status_code=201, openapi_extra=needs("journeys:write"))
+@router.post("/journeys", status_code=201, openapi_extra=needs("journeys:write"), responses=REPEAT)
 def start_journey(body: StartIn, caller: Caller, wiring: Wiring, response: Response) -> WrittenOut:
     """Start a journey. Retrying with the same `event_id` answers with the same journey (200)."""
     written = wiring.journeys.start(body.command(), provenance(body, caller, wiring), caller.scope)
@@ -63,6 +67,7 @@ def start_journey(body: StartIn, caller: Caller, wiring: Wiring, response: Respo
     status_code=201,
     response_model=WrittenOut,
     openapi_extra=needs("journeys:write"),
+    responses=REPEAT,
 )
 async def record_event(
     journey_id: UUID, body: FactIn, caller: Caller, wiring: Wiring, request: Request

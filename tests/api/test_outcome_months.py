@@ -50,3 +50,19 @@ def test_the_documented_month_pattern_admits_exactly_what_the_check_can_take(cli
         assert "2000-01" in parameters[name]["description"]
         assert all(re.search(pattern, m) for m in ("2000-01", "2026-12", "9999-12"))
         assert not any(re.search(pattern, m) for m in ("0000-01", "1999-12", "2026-13", "2026-1"))
+
+
+def test_a_position_the_log_has_not_reached_is_refused_at_once_not_waited_for(
+    client: TestClient, container: Container, token_for: Headers
+) -> None:
+    """No write ever answered that position, so waiting cannot bring it: 422, and no waiter's place taken."""
+    head = container.head_position()
+    for path in ("/v1/outcomes", "/v1/teams/noord/outcomes", "/v1/teams/noord/flows"):
+        response = client.get(
+            path, params={"min_position": head + 1, "timeout": 30}, headers=token_for("reporting")
+        )
+        assert_refused(response, "min_position")
+        assert "has not reached" in response.json()["detail"]
+    assert container.watch.waiting == 0
+    at_head = client.get("/v1/outcomes", params={"min_position": head}, headers=token_for("reporting"))
+    assert at_head.status_code == 200, at_head.text

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from infra.position_watch import PositionWatch, ProjectionBehind, TooManyWaiting
+from infra.position_watch import BeyondTheLog, PositionWatch, ProjectionBehind, TooManyWaiting
 
 
 class View:
@@ -102,4 +102,27 @@ def test_waiting_is_bounded_per_caller_and_in_total() -> None:
         assert await watch.position(None, 1, "me") == 0  # without a position: no bound, one read
 
     asyncio.run(main())
+    watch.close()
+
+
+def test_a_position_past_the_logs_head_is_refused_without_waiting() -> None:
+    view = View()
+    heads: list[int] = []
+
+    def head() -> int:
+        heads.append(4)
+        return 4
+
+    watch = PositionWatch(view.read, per_caller=1, total=1, poll=3600, head=head)
+
+    async def main() -> None:
+        with pytest.raises(BeyondTheLog) as refused:
+            await watch.position(5, 3600, "c")
+        assert (refused.value.wanted, refused.value.head) == (5, 4)
+        view.position = 4
+        assert await watch.position(4, 3600, "c") == 4  # within the log: waited for as before
+        assert await watch.position(3, 3600, "c") == 4  # the head read before still answers
+
+    asyncio.run(main())
+    assert heads == [4]  # read only for a position beyond the head last read
     watch.close()
