@@ -41,11 +41,14 @@ class Relation:
     equal: bool = True
 
 
-def published(outcomes: Outcomes, first: str, last: str, viewer: Viewer) -> dict[Cell, int | None]:
+def published(
+    outcomes: Outcomes, first: str, last: str, viewer: Viewer, *, each_team: bool = True
+) -> dict[Cell, int | None]:
     """Every cell the viewer can be shown for months first..last (None: shown as suppressed).
 
-    The municipality answer holds every team beside it; a team's own answer (and its flows, a part
-    of it) is asked too, so a difference between the two would show up as two values for a cell.
+    The municipality answer holds every team beside it; with `each_team`, each team's own answer
+    (its flows are a part of it) is asked too, and a difference between the two would show up as
+    two values for one cell.
     """
     seen: dict[Cell, int | None] = {}
 
@@ -61,7 +64,7 @@ def published(outcomes: Outcomes, first: str, last: str, viewer: Viewer) -> dict
     everything = outcomes.municipality(first, last, viewer)
     for scope, answer in everything.items():
         take(scope, answer)
-    for scope in everything:
+    for scope in everything if each_team else ():
         if scope != MUNICIPALITY:
             take(scope, outcomes.team(scope, first, last, viewer))
     return seen
@@ -321,18 +324,21 @@ class _Piece:
         return found
 
 
-def audit_viewer(outcomes: Outcomes, first: str, last: str, viewer: Viewer) -> Report:
+def audit_viewer(
+    outcomes: Outcomes, first: str, last: str, viewer: Viewer, *, each_team: bool = True
+) -> Report:
     """The audit for one viewer over months first..last, as `Outcomes` publishes them."""
-    seen = published(outcomes, first, last, viewer)
+    seen = published(outcomes, first, last, viewer, each_team=each_team)
     exact = published(outcomes, first, last, Viewer(sees_all_exact=True))
     truth = {c: v for c, v in exact.items() if v is not None}
     return audit(seen, truth, outcomes.k, first=first, last=last, known=viewer.exact_teams)
 
 
-def viewers(teams: Iterable[str]) -> list[Viewer]:
-    """The attacker models: an outsider, a member of each team, and a member of every two teams."""
+def viewers(teams: Iterable[str], *, pairs: bool = True) -> list[Viewer]:
+    """The attacker models: an outsider, a member of each team, and (`pairs`) of every two teams."""
     teams = sorted(set(teams) - {MUNICIPALITY})
     found = [Viewer()]
     found += [Viewer(exact_teams=frozenset({t})) for t in teams]
-    found += [Viewer(exact_teams=frozenset(pair)) for pair in itertools.combinations(teams, 2)]
+    if pairs:
+        found += [Viewer(exact_teams=frozenset(pair)) for pair in itertools.combinations(teams, 2)]
     return found

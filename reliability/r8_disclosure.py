@@ -60,12 +60,14 @@ def demo_rows(work: Path, journeys: int, years: int, today: date, seed: int = 7)
         container.close()
 
 
-def audit_all(outcomes: Outcomes, first: str, last: str, teams: list[str]) -> tuple[int, Report]:
+def audit_all(
+    outcomes: Outcomes, first: str, last: str, teams: list[str], *, each_team: bool = True
+) -> tuple[int, Report]:
     """The audit for every viewer; how many viewers, and the summed report."""
     total = Report()
     found = viewers(teams)
     for viewer in found:
-        total.add(audit_viewer(outcomes, first, last, viewer))
+        total.add(audit_viewer(outcomes, first, last, viewer, each_team=each_team))
     return len(found), total
 
 
