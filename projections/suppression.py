@@ -381,18 +381,20 @@ BUNDLES = {group: _bundles(group) for group in GROUPS}
 
 def _across(move: Move) -> int:
     """How much a move changes what ties the municipality's months together."""
-    change = [0] * 8  # per rung: its count less its net steps in; then starts and closures
+    change: list[int] | None = None  # per rung: its count less its net steps in; then the rest
     for (scope, name), d in move.items():
         if scope != MUNICIPALITY or name not in ACROSS_MONTHS:
             continue
-        if name.startswith("rung."):
+        if change is None:
+            change = [0] * 8
+        if name[0] == "r":
             change[int(name[5])] += d
-        elif name.startswith("flow."):
+        elif name[0] == "f":
             change[int(name[7])] -= d
             change[int(name[5])] += d
         else:
             change[0] += abs(d)
-    return sum(abs(n) for n in change)
+    return 0 if change is None else sum(map(abs, change))
 
 
 def _with_rungs(move: Move) -> Move | None:
@@ -464,6 +466,8 @@ def suppress(
     while changed:
         changed = False
         for cell in sorted(hidden):
+            if cell[0] != MUNICIPALITY and not 1 <= m.values.get(cell, 0) < k:
+                continue  # not small: nothing to certify, for anyone
             for insider in insiders:
                 if cell[0] in insider or not 1 <= m.stake(cell, insider) < k:
                     continue

@@ -26,15 +26,20 @@ def month_table(draw: st.DrawFn) -> dict[str, MonthFigures]:
         f.rungs = {r: draw(small) for r in range(1, 7)}
         f.active = sum(f.rungs.values())
         f.work_exits = {"employment": draw(small), "wage_subsidy": draw(small)}
-        f.sustained, f.ended_within = draw(small), draw(small)
-        f.pending = max(0, sum(f.work_exits.values()) - f.sustained - f.ended_within)
-        f.sustained = sum(f.work_exits.values()) - f.ended_within - f.pending
+        exits = sum(f.work_exits.values())
+        f.ended_within = draw(st.integers(0, exits))
+        f.pending = draw(st.integers(0, exits - f.ended_within))
+        f.sustained = exits - f.ended_within - f.pending
         f.moved_up = draw(st.integers(0, f.active - f.rungs[1]))
+        f.flows = {(5, 6): f.moved_up}  # who moved up made a step up
+        f.steps_up = f.moved_up
         table[team] = f
     total = MonthFigures("2026-03", True)
     for f in table.values():
         total.active += f.active
         total.moved_up += f.moved_up
+        total.steps_up += f.steps_up
+        total.flows[5, 6] = total.flows.get((5, 6), 0) + f.flows[5, 6]
         total.sustained += f.sustained
         total.ended_within += f.ended_within
         total.pending += f.pending
