@@ -111,7 +111,12 @@ ACROSS_MONTHS = frozenset({"active", *(f"rung.{r}" for r in RUNGS), "started", "
 FLOW_NAMES = frozenset(FLOWS)
 RUNG_NAMES = frozenset(f"rung.{r}" for r in RUNGS)
 BOUNDING = frozenset({"moved_up", "active", "rung.1", "steps_up"})  # who moved up is bounded by them
-Move = dict[Cell, int]  # a change to hidden counts that keeps every relation of the month
+Move = dict[Cell, int]
+AROUND, ALONE, NONE = (
+    2,
+    1,
+    0,
+)  # how much of the months' stock and flow a move must fit  # a change to hidden counts that keeps every relation of the month
 
 
 class _Month:
@@ -139,6 +144,7 @@ class _Month:
         self._transfers: dict[tuple[tuple[str, ...], str, str], Move] = {}
         self._removals: dict[tuple[tuple[str, ...], str, frozenset[str]], Move] = {}
         here = cells(month[MUNICIPALITY]) if MUNICIPALITY in month else {}
+        self.alone = _stock(here, {})
         self.stock: tuple[Stock, Stock | None] = (
             _stock(here, cells(before) if before else {}),
             _stock(cells(after), here) if after else None,
@@ -254,7 +260,9 @@ class _Month:
             self._removals[tables, name, known] = move
         return move
 
-    def valid(self, move: Move, *, across: bool = True) -> bool:
+    def valid(self, move: Move, *, across: int = AROUND) -> bool:
+        """Whether the true table plus the move is a table the viewer cannot tell apart from it:
+        with the municipality's months AROUND, with this month ALONE, or by its sums only (NONE)."""
         """No count below zero; who moved up stays among the active above rung 1 and (for the
         municipality) among the steps up."""
         if not move:
@@ -272,11 +280,11 @@ class _Month:
                 return False
             if scope == MUNICIPALITY and at("moved_up") > at("steps_up"):
                 return False
-        if across and any(s == MUNICIPALITY and n in ACROSS_MONTHS for s, n in move):
-            return self._stock_and_flow(move)
+        if across != NONE and any(s == MUNICIPALITY and n in ACROSS_MONTHS for s, n in move):
+            return self._stock_and_flow(move, around=across == AROUND)
         return True
 
-    def _stock_and_flow(self, move: Move) -> bool:
+    def _stock_and_flow(self, move: Move, *, around: bool) -> bool:
         """Whether the municipality's rungs still follow from the month before and the steps,
         starts, reopenings and closures, and lead to the month after (docs/disclosure.md).
 
@@ -300,11 +308,14 @@ class _Month:
                 started += d
             elif name == "closed":
                 closed += d
-        now = self.stock[0]
+        # Alone, the month before is unknown, any count (a window that starts with this month).
+        now = self.stock[0] if around else self.alone
         if not _fits([now[0][r] + rungs[r] - net[r] for r in RUNGS], now[1] + started, now[2] + closed):
             return False
         later = self.stock[1]
-        return later is None or _fits([later[0][r] - rungs[r] for r in RUNGS], later[1], later[2])
+        return (
+            not around or later is None or _fits([later[0][r] - rungs[r] for r in RUNGS], later[1], later[2])
+        )
 
     def certificate(self, cell: Cell, known: frozenset[str], hidden: set[Cell]) -> Move | None:
         """A move among hidden cells that certifies the cell for a viewer who knows `known`."""
@@ -325,14 +336,15 @@ class _Month:
             more = self._first_valid(kept, hidden)
             if more is not None and (best is None or more[:3] < best[:3]):
                 best = more
-        if best is None:
-            # Nothing fits the months around: at least what the month alone gives away is closed;
-            # what its neighbours add is left, and docs/disclosure.md says where that happens.
-            best = self._first_valid(plain, hidden, across=False)
+        for weaker in (ALONE, NONE):
+            # Nothing fits the months around: at least what the month alone gives away is closed
+            # (as a window that starts with it shows it); docs/disclosure.md says what is left.
+            if best is None:
+                best = self._first_valid(plain, hidden, across=weaker)
         return None if best is None else best[-1]
 
     def _first_valid(
-        self, moves: list[Move], hidden: set[Cell], *, across: bool = True
+        self, moves: list[Move], hidden: set[Cell], *, across: int = AROUND
     ) -> tuple[int, int, int, int, Move] | None:
         costed = []
         values = self.values
