@@ -103,7 +103,7 @@ for _t in TABLES:
         TABLES_OF[_c] = (*TABLES_OF.get(_c, ()), _t)
 # A figure that also takes part in a relation across months, for the municipality (a journey's
 # rung changes by a step, it opens by a start or a reopening, shuts by a closure): a move that
-# changes it could be undone by a neighbouring month's figures, so it is the last resort.
+# changes it must fit the months around, so moves that change it least come first.
 ACROSS_MONTHS = frozenset({"active", *(f"rung.{r}" for r in RUNGS), "started", "closed"}) | frozenset(
     n for n in FLOWS if n.split(".")[1] != n.split(".")[2]
 )
@@ -111,12 +111,10 @@ ACROSS_MONTHS = frozenset({"active", *(f"rung.{r}" for r in RUNGS), "started", "
 FLOW_NAMES = frozenset(FLOWS)
 RUNG_NAMES = frozenset(f"rung.{r}" for r in RUNGS)
 BOUNDING = frozenset({"moved_up", "active", "rung.1", "steps_up"})  # who moved up is bounded by them
-Move = dict[Cell, int]
-AROUND, ALONE, NONE = (
-    2,
-    1,
-    0,
-)  # how much of the months' stock and flow a move must fit  # a change to hidden counts that keeps every relation of the month
+Move = dict[Cell, int]  # a change to hidden counts that keeps every relation of the month
+# How much of the municipality's stock and flow a move must fit: the months around, the month alone
+# (the month before unknown), or none (its sums only).
+AROUND, ALONE, NONE = 2, 1, 0
 
 
 class _Month:
