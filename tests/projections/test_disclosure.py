@@ -80,6 +80,21 @@ def test_no_viewer_can_pin_a_hidden_cell_of_a_generated_caseload(
             assert not report.pinned, (viewer, report.pinned)
 
 
+@settings(max_examples=15, **QUIET)
+@given(caseloads)
+def test_a_months_pattern_is_the_same_in_every_window_that_holds_it(
+    specs: list[tuple[str, int, int, list[tuple[str, int, Any]]]],
+) -> None:
+    # Else answers for two windows could be laid side by side to undo each other's suppression.
+    outcomes = outcomes_of(rows_of([build(*spec) for spec in specs]))
+    for viewer in viewers({spec[0] for spec in specs}, pairs=False):
+        whole = published(outcomes, FIRST, LAST, viewer, each_team=False)
+        for month in months(FIRST, LAST):
+            alone = published(outcomes, month, month, viewer, each_team=False)
+            shared = {c: v for c, v in whole.items() if c[1] == month and c[0] in {s for s, _, _ in alone}}
+            assert {c: v for c, v in alone.items() if c[0] in {s for s, _, _ in shared}} == shared
+
+
 def journey(team: str, rung: int, *steps: int) -> Journey:
     j = Journey.start(
         client_ref="p",
