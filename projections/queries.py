@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from projections.months import month_end, months
+from projections.months import month_end, month_of, months, next_month, previous_month
 from projections.outcomes import MonthFigures, Row, figures, total
 from projections.suppression import MUNICIPALITY, cells, suppress
 
@@ -68,22 +68,44 @@ class Outcomes:
     def municipality(self, first: str, last: str, viewer: Viewer) -> dict[str, list[Month]]:
         """Every team's months, and the municipality's under MUNICIPALITY."""
         span = list(months(first, last))
+        # The months around the span too: the municipality's rungs, flows, starts and closures of a
+        # month are tied to its neighbours', and its pattern must fit them (projections.suppression).
+        around = (previous_month(first), min(next_month(last), month_of(self.today)))
         per_team = figures(
-            self.source.rows(first, last),
-            first,
-            last,
+            self.source.rows(*around),
+            around[0],
+            around[1],
             today=self.today,
             sustained_months=self.sustained_months,
         )
-        summed = total(per_team, span, self.today)
+        summed = total(per_team, months(*around), self.today)
         result: dict[str, list[Month]] = {}
         for month in span:
             table = {team: by_month[month] for team, by_month in per_team.items()}
             table[MUNICIPALITY] = summed[month]
-            hidden = set() if viewer.sees_all_exact else suppress(table, self.k, viewer.exact_teams)
+            hidden = set()
+            if not viewer.sees_all_exact:
+                around_month = (previous_month(month), next_month(month))
+                nearby = frozenset(
+                    team
+                    for team, by_month in per_team.items()
+                    if any(f in by_month and _counts(by_month[f]) for f in around_month)
+                )
+                hidden = suppress(
+                    table,
+                    self.k,
+                    viewer.exact_teams,
+                    before=summed[around_month[0]],
+                    after=summed.get(around_month[1]),
+                    nearby=nearby,
+                )
             for scope, f in table.items():
                 result.setdefault(scope, []).append(_month(scope, f, hidden))
         return result
+
+
+def _counts(f: MonthFigures) -> bool:
+    return any(cells(f).values())
 
 
 def _month(scope: str, f: MonthFigures, hidden: set[tuple[str, str]]) -> Month:
