@@ -79,14 +79,14 @@ def journey(n: int, steps: int) -> list[Message]:
     }
     out = [Message(key, envelope(start), start_id, jid)]
     for s in range(1, steps + 1):
-        event = {
+        event: dict[str, object] = {
             "type": "ladder_step",
             "event_id": str(uuid.uuid4()),
             "journey_id": str(jid),
             "to_rung": 1 + (n + s) % 6,
             "effective_date": (day + timedelta(days=s)).isoformat(),
         }
-        out.append(Message(key, envelope(event), event["event_id"], jid))
+        out.append(Message(key, envelope(event), str(event["event_id"]), jid))
     return out
 
 
@@ -94,17 +94,26 @@ def bad_messages(about: UUID, n: int) -> list[Message]:
     """Messages that can never be stored, one of each kind per call: each must be dead-lettered."""
     key = str(about).encode()
     day = (date.today() - timedelta(days=100)).isoformat()
-    rung = {"type": "ladder_step", "event_id": str(uuid.uuid4()), "journey_id": str(about)}
+    rung: dict[str, object] = {"type": "ladder_step", "event_id": str(uuid.uuid4()), "journey_id": str(about)}
     rung |= {"to_rung": 9, "effective_date": day}
-    lost = {"type": "ladder_step", "event_id": str(uuid.uuid4()), "journey_id": str(uuid.uuid4())}
+    lost: dict[str, object] = {
+        "type": "ladder_step",
+        "event_id": str(uuid.uuid4()),
+        "journey_id": str(uuid.uuid4()),
+    }
     lost |= {"to_rung": 3, "effective_date": day}
-    extra = {"type": "start", "event_id": str(uuid.uuid4()), "client_reference": f"BAD-{n}", "team": "noord"}
+    extra: dict[str, object] = {
+        "type": "start",
+        "event_id": str(uuid.uuid4()),
+        "client_reference": f"BAD-{n}",
+        "team": "noord",
+    }
     extra |= {"initial_rung": 2, "effective_date": day, "shoe_size": 44}
     return [
         Message(key, f"not json {uuid.uuid4()} \xff".encode("latin-1"), "", None, "not JSON"),
-        Message(key, envelope(rung), rung["event_id"], None, "invalid rung"),
-        Message(key, envelope(lost), lost["event_id"], None, "journey not found"),
-        Message(key, envelope(extra), extra["event_id"], None, "unknown field"),
+        Message(key, envelope(rung), str(rung["event_id"]), None, "invalid rung"),
+        Message(key, envelope(lost), str(lost["event_id"]), None, "journey not found"),
+        Message(key, envelope(extra), str(extra["event_id"]), None, "unknown field"),
     ]
 
 
@@ -216,6 +225,7 @@ def store_settings(env: Env, schema: str) -> dict[str, str]:
         "TRAJECT_DATA_DIR": str(env.work / f"var-{schema}"),
         "TRAJECT_JWT_SECRET": SECRET,
         "TRAJECT_PSEUDONYM_KEY": "reliability-pseudonyms",
+        "TRAJECT_TEAMS": "noord:Team Noord",  # the team the producer's journeys start in
     }
 
 
@@ -394,7 +404,9 @@ def store(env: Env, schema: str) -> Iterator[Any]:
     from infra.container import build
     from infra.settings import Settings
 
-    values = {k.removeprefix("TRAJECT_").lower(): v for k, v in store_settings(env, schema).items()}
+    values: dict[str, Any] = {
+        k.removeprefix("TRAJECT_").lower(): v for k, v in store_settings(env, schema).items()
+    }
     container = build(Settings(**values))
     try:
         yield container

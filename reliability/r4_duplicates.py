@@ -42,7 +42,7 @@ from reliability.r3_kafka import (
 )
 from reliability.recipe import Env, Recipe, Result
 
-COUNTED = ("inbound_consumed_total", "inbound_stored_total", "inbound_duplicate_total")
+COUNTED: tuple[str, ...] = ("inbound_consumed_total", "inbound_stored_total", "inbound_duplicate_total")
 COUNTED += ("inbound_dead_lettered_total", "inbound_retries_total", "inbound_commit_failures_total")
 
 

@@ -2,6 +2,9 @@
 
 Each test serves the app with uvicorn (tests/api/serving.py) and asks it many things at once, as
 clients would; it asserts what is answered while readers are still waiting (order, not timing).
+The app runs with TRAJECT_PROJECTIONS=worker, so that the view moves only when the test says: a
+second container stands for `traject worker`. Readers wait for positions the log already holds (a
+position beyond its head is refused at once: tests/api/test_outcome_months.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Given:
     journey_id: str
     position: int
     container: Container  # the served one
+    worker: Container  # stands for `traject worker`: another process, another container
 
     @property
     def writer(self) -> dict[str, str]:
@@ -54,6 +58,10 @@ class Given:
         headers = self.headers("reporting", subject=subject)
         return asyncio.ensure_future(self.http.get("/v1/outcomes", params=params, headers=headers))
 
+    async def project(self) -> None:
+        """The worker catches the view up with the log (and so settles whoever waits for it)."""
+        await asyncio.to_thread(self.worker.mirror.catch_up)
+
     async def waiting(self, n: int) -> None:
         """Until the server counts `n` readers waiting for a position (its own gauge, in /metrics)."""
 
@@ -64,8 +72,11 @@ class Given:
 
 
 def run(settings: Settings, scenario: Callable[[Given], Coroutine[Any, Any, None]]) -> None:
-    """Serve a container built from `settings`, start a journey, and play `scenario` against it."""
+    """Serve a container built from `settings` (projections in a worker), start a journey, and play
+    `scenario` against it."""
+    settings = settings.model_copy(update={"projections": "worker"})
     container = build(settings)
+    worker = build(settings)
     codec = TokenCodec(container.jwt_key, "HS256", "traject")
 
     def headers(role: str, *teams: str, subject: str = "tester") -> dict[str, str]:
@@ -84,13 +95,15 @@ def run(settings: Settings, scenario: Callable[[Given], Coroutine[Any, Any, None
             started = await http.post("/v1/journeys", json=body, headers=headers("caseworker", subject="cw"))
             assert started.status_code == 201, started.text
             journey = started.json()
-            await scenario(Given(http, headers, journey["journey_id"], journey["position"], container))
+            given = Given(http, headers, journey["journey_id"], journey["position"], container, worker)
+            await scenario(given)
 
     try:
         with served(container) as url:
             asyncio.run(main(url))
     finally:
         container.close()
+        worker.close()
 
 
 async def until(check: Callable[[], Coroutine[Any, Any, bool]], what: str) -> None:
@@ -112,18 +125,18 @@ def test_readers_waiting_for_a_position_leave_health_reads_and_writes_answering(
     make_settings: Callable[..., Settings],
 ) -> None:
     async def scenario(given: Given) -> None:
-        ahead = given.position + 2  # two writes from now
+        ahead = (await given.step(3)).json()["position"]  # in the log, not yet in the view
         waiters = [given.ask("reader", ahead) for _ in range(60)]
         await given.waiting(60)
 
         assert (await given.http.get("/healthz")).status_code == 200
         read = await given.http.get(f"/v1/journeys/{given.journey_id}", headers=given.writer)
         assert read.status_code == 200
-        assert (await given.step(3)).status_code == 201
+        assert (await given.step(4)).status_code == 201
         assert (await given.http.get("/readyz")).status_code == 200
         assert not any(w.done() for w in waiters)
 
-        assert (await given.step(4)).status_code == 201
+        await given.project()
         answers = await asyncio.gather(*waiters)
         assert {a.status_code for a in answers} == {200}
         assert min(a.json()["position"] for a in answers) >= ahead
@@ -142,17 +155,18 @@ def test_readers_beyond_the_bounds_are_told_to_come_back_later(
             await until(check, f"{n} refused")
             return [t.result() for t in tasks if t.done()]
 
-        first = [given.ask("a", given.position + 1) for _ in range(7)]
+        ahead = (await given.step(3)).json()["position"]
+        first = [given.ask("a", ahead) for _ in range(7)]
         await given.waiting(5)  # the most one caller may have waiting
         for response in await refused(first, 2):
             assert_come_back_later(response)
-        second = [given.ask("b", given.position + 1) for _ in range(7)]
+        second = [given.ask("b", ahead) for _ in range(7)]
         await given.waiting(8)  # the most anyone may have waiting
         for response in await refused(second, 4):
             assert_come_back_later(response)
 
         let_in = [t for t in first + second if not t.done()]
-        assert (await given.step(3)).status_code == 201
+        await given.project()
         answered = await asyncio.gather(*let_in)
         assert [a.status_code for a in answered] == [200] * 8
         await given.waiting(0)
@@ -164,12 +178,13 @@ def test_a_waiting_reader_is_told_to_come_back_later_when_its_own_timeout_passes
     make_settings: Callable[..., Settings],
 ) -> None:
     async def scenario(given: Given) -> None:
-        patient = given.ask("patient", given.position + 1, timeout=30)
-        hasty = [given.ask(f"hasty-{i}", given.position + 1, timeout=0.3) for i in range(5)]
+        ahead = (await given.step(3)).json()["position"]
+        patient = given.ask("patient", ahead, timeout=30)
+        hasty = [given.ask(f"hasty-{i}", ahead, timeout=0.3) for i in range(5)]
         for response in await asyncio.gather(*hasty):
             assert_come_back_later(response)
         assert not patient.done()
-        assert (await given.step(3)).status_code == 201
+        await given.project()
         assert (await patient).status_code == 200
 
     run(make_settings(), scenario)
@@ -179,22 +194,17 @@ def test_readers_wait_for_a_worker_process_that_keeps_the_views(
     make_settings: Callable[..., Settings],
 ) -> None:
     """With TRAJECT_PROJECTIONS=worker nothing in the API process moves the view: it is watched."""
-    settings = make_settings(projections="worker")
-    worker = build(settings)  # stands for `traject worker`: another process, another container
 
     async def scenario(given: Given) -> None:
         waiters = [given.ask(f"r{i % 4}", given.position) for i in range(20)]
         await given.waiting(20)
         assert not any(w.done() for w in waiters)
-        await asyncio.to_thread(worker.mirror.catch_up)
+        await given.project()
         answers = await asyncio.gather(*waiters)
         assert {a.status_code for a in answers} == {200}
         assert min(a.json()["position"] for a in answers) >= given.position
 
-    try:
-        run(settings, scenario)
-    finally:
-        worker.close()
+    run(make_settings(), scenario)
 
 
 def test_health_and_a_kept_answer_do_not_wait_for_the_threadpool(
@@ -206,6 +216,7 @@ def test_health_and_a_kept_answer_do_not_wait_for_the_threadpool(
     async def scenario(given: Given) -> None:
         reader = given.headers("reporting", subject="reader")
         params = {"min_position": given.position}
+        await given.project()
         kept = await given.http.get("/v1/outcomes", params=params, headers=reader)
         assert kept.status_code == 200
         release, entered = threading.Event(), []
