@@ -225,7 +225,9 @@ def store_settings(env: Env, schema: str) -> dict[str, str]:
         "TRAJECT_DATA_DIR": str(env.work / f"var-{schema}"),
         "TRAJECT_JWT_SECRET": SECRET,
         "TRAJECT_PSEUDONYM_KEY": "reliability-pseudonyms",
-        "TRAJECT_TEAMS": "noord:Team Noord",  # the team the producer's journeys start in
+        # The producer starts journeys in noord; the backlog written straight into the store is the
+        # demo caseload, in all of its teams.
+        "TRAJECT_TEAMS": "noord:Team Noord,zuid:Team Zuid,centrum:Team Centrum",
     }
 
 
