@@ -55,6 +55,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":  # not JSON at all: malformed, not invalid
+            at = errors[0]["loc"][-1]
+            detail = f"the body is not well-formed JSON (at character {at})"
+            return problem(400, "Malformed request", detail, field="body", code="json_invalid")
         item = next((p for p in errors[0]["loc"][2:3] if isinstance(p, int)), None) if errors else None
         members = invalid_members(errors)
         return problem(422, "Invalid request", members.pop("detail"), item=item, **members)
@@ -154,6 +158,7 @@ class Problem(BaseModel):
 
 # What an operation can answer, judged from its OpenAPI entry: its permission, body and parameters.
 _ANSWERS: list[tuple[str, str, Callable[[dict[str, Any]], bool]]] = [
+    ("400", "The body is not well-formed JSON", lambda op: "requestBody" in op),
     ("401", "No valid bearer token", lambda op: op.get("x-permission") != PUBLIC),
     ("403", "The caller's role or teams do not allow this", lambda op: op.get("x-permission") != PUBLIC),
     (
@@ -170,7 +175,12 @@ _ANSWERS: list[tuple[str, str, Callable[[dict[str, Any]], bool]]] = [
     ("413", "The body is too large", lambda op: "requestBody" in op),
     ("415", "The body is not JSON", lambda op: "requestBody" in op),
     ("422", "Invalid input", lambda op: "requestBody" in op or bool(op.get("parameters"))),
-    ("503", "The figures have not reached min_position yet", lambda op: _takes(op, "query", "min_position")),
+    (
+        "503",
+        "Ask again after Retry-After: the store had no connection or lock free in time, or (with "
+        "min_position) the figures have not reached it yet, or too many readers wait for one",
+        lambda op: op.get("x-permission") != PUBLIC,
+    ),
 ]
 _HEADERS = {
     "401": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},

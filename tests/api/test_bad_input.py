@@ -222,7 +222,7 @@ def test_a_body_that_is_not_json_is_refused(client: TestClient, token_for: Heade
         content=b"to_rung=3",
         headers=token_for() | {"Content-Type": "application/json"},
     )
-    assert_problem(response, 422)
+    assert_problem(response, 400, "body")  # malformed, where 422 says well-formed but wrong
 
 
 def test_an_unknown_route_answers_problem_json(client: TestClient) -> None:

@@ -21,8 +21,9 @@ def test_every_operation_declares_its_problem_answers(client: TestClient) -> Non
     problem = spec["components"]["schemas"]["Problem"]
     assert {"status", "title", "detail", "field", "invalidParams"} <= set(problem["properties"])
     expected = {
-        ("post", "/v1/journeys"): {"401", "403", "404", "408", "409", "413", "415", "422"},
+        ("post", "/v1/journeys"): {"400", "401", "403", "404", "408", "409", "413", "415", "422", "503"},
         ("post", "/v1/journeys/{journey_id}/events"): {
+            "400",
             "401",
             "403",
             "404",
@@ -31,8 +32,9 @@ def test_every_operation_declares_its_problem_answers(client: TestClient) -> Non
             "413",
             "415",
             "422",
+            "503",
         },
-        ("post", "/v1/events"): {"401", "403", "404", "408", "409", "413", "415", "422"},
+        ("post", "/v1/events"): {"400", "401", "403", "404", "408", "409", "413", "415", "422", "503"},
         ("get", "/v1/events"): {"401", "403", "422"},
         ("get", "/v1/journeys/{journey_id}"): {"401", "403", "404", "422"},
         ("get", "/v1/journeys/{journey_id}/history"): {"401", "403", "404", "422"},
@@ -66,3 +68,18 @@ def test_a_body_that_is_not_json_by_its_type_is_unsupported(client: TestClient, 
         headers=token_for() | {"Content-Type": "application/json; charset=utf-8"},
     )
     assert_problem(ok, 422)  # understood as JSON, and then found wanting
+
+
+def test_a_body_that_is_not_well_formed_json_is_a_declared_400(
+    client: TestClient, token_for: Headers
+) -> None:
+    response = client.post(
+        "/v1/journeys", content=b'{"event_id": ', headers=token_for() | {"Content-Type": "application/json"}
+    )
+    assert_problem(response, 400)
+    assert response.json()["title"] == "Malformed request"
+    assert response.json()["field"] == "body"
+    not_utf8 = client.post(
+        "/v1/journeys", content=b"\xff\xfe", headers=token_for() | {"Content-Type": "application/json"}
+    )
+    assert_problem(not_utf8, 400)
