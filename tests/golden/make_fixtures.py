@@ -54,7 +54,7 @@ def journey_events() -> list[Any]:
     journey.close("moved", date(2025, 5, 5), _by(8))
     journey.reopen("back on support after the move fell through", date(2025, 5, 19), _by(9))
     journey.void(3, "the volunteering was never taken up", _by(10))
-    return journey.collect_events()
+    return list(journey.collect_events())
 
 
 def stored_form(event: Any) -> dict[str, Any]:
