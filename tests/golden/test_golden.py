@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,12 +32,8 @@ NOTE = "back on support after the move fell through"
 
 
 @pytest.fixture
-def app() -> Iterator[JourneysApp]:
-    """The journeys application on the library's in-memory store."""
-    env = {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": "infra.codec:TypedMapper"}
-    journeys = JourneysApp(env, pseudonym_key=b"golden", municipality="Amersfoort")
-    yield journeys
-    journeys.close()
+def app(in_memory: Callable[[], JourneysApp]) -> JourneysApp:
+    return in_memory()
 
 
 def stored_in(app: JourneysApp, events: list[StoredEvent]) -> UUID:
@@ -121,17 +117,13 @@ def test_an_audit_replay_of_old_events_reads_them_upcast(app: JourneysApp) -> No
     ]
 
 
-def test_the_feed_reads_old_events_as_current_ones(app: JourneysApp) -> None:
-    stored_in(app, journey_of("oldest"))
-    old = [plain(i) for r in recorded_after(app, 0, 100) if (i := feed_item(r.position, r.event))]
-    other = JourneysApp(
-        {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": "infra.codec:TypedMapper"},
-        pseudonym_key=b"golden",
-        municipality="Amersfoort",
-    )
-    stored_in(other, journey_of("newest"))
-    new = [plain(i) for r in recorded_after(other, 0, 100) if (i := feed_item(r.position, r.event))]
-    other.close()
+def test_the_feed_reads_old_events_as_current_ones(in_memory: Callable[[], JourneysApp]) -> None:
+    def feed(stored: list[StoredEvent]) -> list[dict[str, Any]]:  # as GET /v1/events and the relay read
+        app = in_memory()
+        stored_in(app, stored)
+        return [plain(i) for r in recorded_after(app, 0, 100) if (i := feed_item(r.position, r.event))]
+
+    old, new = feed(journey_of("oldest")), feed(journey_of("newest"))
     assert old == new
     assert len(old) == 10
 
