@@ -18,12 +18,14 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.journey import Journey
+from domain.errors import IdempotencyConflict
+from domain.journey import Journey, Provenance
 from infra.codec import OrjsonTranscoder, TypedMapper, entry_of, upcast
 from infra.event_log import recorded_after
 from infra.projection_runner import _fold_part
 from projections import mirror
 from projections.feed import feed_item, plain
+from services.commands import ReopenJourney
 from services.journeys import JourneysApp
 from tests.golden.fixtures import MANIFEST, event_classes, fixtures, journey_of
 
@@ -145,3 +147,12 @@ def test_the_mirror_folds_old_events_as_current_ones_live_and_in_a_rebuild() -> 
     assert live(old) == live(new)
     assert rebuilt(old) == rebuilt(new)
     assert NOTE not in str(live(old)) + str(rebuilt(old))  # free text stays out of the view
+
+
+def test_a_reopening_stored_at_version_1_and_retried_now_is_the_same_fact(app: JourneysApp) -> None:
+    journey_id = stored_in(app, journey_of("oldest"))
+    retry = Provenance(UUID(int=0x601DE0 + 9), "cw-golden", "caseworker", date(2025, 6, 30), "golden")
+    written = app.record(journey_id, ReopenJourney(date(2025, 5, 19), NOTE), retry)
+    assert (written.version, written.duplicate) == (9, True)
+    with pytest.raises(IdempotencyConflict):
+        app.record(journey_id, ReopenJourney(date(2025, 5, 19), "another note"), retry)
