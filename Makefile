@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install run demo token test lint fmt unit kafka clean
+.PHONY: install run demo token test test-fast lint fmt unit kafka clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,14 @@ run: install
 demo: install
 	$(BIN)/traject demo
 
-## test: lint, types, import contracts, then the whole suite on SQLite and a real PostgreSQL
+## test: lint, types, import contracts, the fast tier, then the integration tier on SQLite, a real
+## PostgreSQL and Kafka
 test: install
 	scripts/test
+
+## test-fast: the fast tier alone (domain, codec, golden fixtures, in-memory services; no servers)
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
 
 ## kafka: a local Kafka broker under var/kafka for `traject worker`; prints its address
 ## (stop it with infra/kafka/kafka.sh stop var/kafka)

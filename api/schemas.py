@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from api import text
 from domain.vocabulary import (
@@ -150,10 +150,22 @@ class ClosureIn(In):
 class ReopeningIn(In):
     type: Literal["reopening"]
     effective_date: date
-    reason: Note = ""
+    note: Note = Field(default="", description="Free text: why the journey reopens. It stays inside.")
+    reason: Note = Field(
+        default="",
+        description="The old name of `note` (before events version 2), still accepted; give one of them.",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @model_validator(mode="after")
+    def _one_name(self) -> ReopeningIn:
+        if self.note and self.reason:
+            msg = "give the note as `note` (or by its old name `reason`), not both"
+            raise ValueError(msg)
+        return self
 
     def command(self) -> FactCommand:
-        return ReopenJourney(self.effective_date, self.reason)
+        return ReopenJourney(self.effective_date, self.note or self.reason)
 
 
 class VoidIn(In):

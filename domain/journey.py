@@ -128,7 +128,15 @@ class Journey(Aggregate):
         reason: str
 
     class Reopened(Fact):
-        reason: str
+        """`note` is free text. Version 1 called it `reason`, the name a code from a fixed list has on
+        `Closed` and `WorkEnded`: by name it read as a code, and views that keep codes kept it."""
+
+        class_version = 2
+        note: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["note"] = state.pop("reason")
 
     class EntryVoided(Fact):
         """A correction: the entry at `voided_version` was wrong. Nothing is ever edited."""
@@ -290,8 +298,8 @@ class Journey(Aggregate):
         reason = _require_enum(CloseReason, reason, "reason")
         return self._admit(self.Closed, effective_date, by, reason=reason)
 
-    def reopen(self, reason: str, effective_date: date, by: Provenance) -> int:
-        return self._admit(self.Reopened, effective_date, by, reason=reason.strip())
+    def reopen(self, note: str, effective_date: date, by: Provenance) -> int:
+        return self._admit(self.Reopened, effective_date, by, note=note.strip())
 
     def void(self, version: int, reason: str, by: Provenance) -> int:
         """Void an earlier entry: it counts as if it never happened, and stays in the history."""

@@ -4,6 +4,10 @@ The library's default transcoder tags every UUID, date and datetime with a small
 restores them with a Python object hook, which dominates the cost of replaying a long journey. Our
 events have plain field types (str, int, float, UUID, date, datetime, dict), so the stored JSON
 stays plain and each field is turned back into its declared type on reading.
+
+Every way a stored event is read (the aggregate, an audit replay, the mirror's runner and rebuild,
+the feed and the Kafka relay) goes through `upcast` first, so an event stored at an older version
+of its class is never read in its old form (docs/architecture.md, "Events readable forever").
 """
 
 from __future__ import annotations
@@ -26,6 +30,23 @@ from domain.timeline import Entry
 Convert = Callable[[Any], Any]
 
 
+def upcast(cls: type, state: dict[str, Any]) -> dict[str, Any]:
+    """A stored event's state brought from the version it was stored at to its class's current one.
+
+    As the library's own Mapper does: the version is stored as `class_version` (absent for 1), and
+    the class's `upcast_vN_vM` static methods take the state one version at a time.
+    """
+    current: int = getattr(cls, "class_version", 1)
+    stored = state.pop("class_version", 1)
+    if stored > current:
+        msg = f"{cls.__qualname__} stored at version {stored}; this code reads up to {current}"
+        raise ValueError(msg)
+    while stored < current:
+        getattr(cls, f"upcast_v{stored}_v{stored + 1}")(state)
+        stored += 1
+    return state
+
+
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(obj)
@@ -41,6 +62,9 @@ class TypedMapper(Mapper[UUID]):
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,
@@ -50,7 +74,7 @@ class TypedMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = resolve_topic(stored_event.topic)
-        state: dict[str, Any] = orjson.loads(stored_event.state)
+        state = upcast(cls, orjson.loads(stored_event.state))
         for name, convert in _converters(cls):
             if name in state:
                 state[name] = convert(state[name])
@@ -82,7 +106,7 @@ def entry_of(topic: str, version: int, state: bytes) -> Entry:
 def _entry(topic: str, version: int, state: bytes) -> tuple[Entry, dict[str, Any]]:
     """The entry, and the stored fields it was read from; TypeError if `topic` is not a journey fact."""
     kind, own = _entry_fields(topic)
-    data = orjson.loads(state)
+    data = upcast(resolve_topic(topic), orjson.loads(state))
     facts = {name: data[name] for name in own}
     for name, convert in _own_converters(topic):
         facts[name] = convert(facts[name])

@@ -1,4 +1,4 @@
-"""The team mirror (DESIGN.md §4): what one journey contributes to its teams' monthly counts.
+"""The team mirror (docs/outcomes.md): what one journey contributes to its teams' monthly counts.
 
 A journey's contribution is a pure function of its timeline, so a late or voided fact is handled by
 folding the journey again and applying the difference to the team counts. Counts are keyed by

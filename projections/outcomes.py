@@ -1,4 +1,4 @@
-"""Reading the mirror: turn stored counts into the figures of DESIGN.md §4, per team and month.
+"""Reading the mirror: turn stored counts into the figures docs/outcomes.md defines, per team and month.
 
 Pure functions over rows (team, month, figure, key, n); the SQL that fetches them lives in infra.
 """

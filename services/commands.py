@@ -99,10 +99,10 @@ class CloseJourney:
 @dataclass(frozen=True, slots=True)
 class ReopenJourney:
     effective_date: date
-    reason: str = ""
+    note: str = ""
 
     def apply_to(self, journey: Journey, by: Provenance) -> int:
-        return journey.reopen(self.reason, self.effective_date, by)
+        return journey.reopen(self.note, self.effective_date, by)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from api.app import create_app
 from api.auth import TokenCodec
 from infra.container import Container, build
 from infra.settings import Settings
+from services.journeys import JourneysApp
 
 BACKENDS = ("sqlite", "postgres")
 TEAMS = (
@@ -85,6 +86,21 @@ def make_settings(backend: str, tmp_path: Path, pg_schema: Callable[[], str]) ->
 
 
 @pytest.fixture
+def in_memory() -> Iterator[Callable[[], JourneysApp]]:
+    """Journeys applications on the library's in-memory store (the fast tier's store), closed after."""
+    made: list[JourneysApp] = []
+
+    def make() -> JourneysApp:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": "infra.codec:TypedMapper"}
+        made.append(JourneysApp(env, pseudonym_key=b"test-pseudonym-key", municipality="Amersfoort"))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.close()
+
+
+@pytest.fixture
 def container(make_settings: Callable[..., Settings]) -> Iterator[Container]:
     c = build(make_settings())
     yield c
@@ -114,3 +130,29 @@ def days_ago(n: int) -> date:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+# The integration tier: tests that use a store on disk (a `tmp_path` holds one), PostgreSQL, Kafka
+# or another process.
+# Everything else is the fast tier (`make test-fast`, `pytest -m "not integration"`): the domain,
+# the codec and golden fixtures, and services on the library's in-memory store, in seconds.
+_INTEGRATION_FIXTURES = frozenset(
+    {
+        "backend",
+        "make_settings",
+        "container",
+        "client",
+        "pg_schema",
+        "kafka_bootstrap",
+        "kafka_dir",
+        "tmp_path",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        marked = {m.name for m in item.iter_markers()}
+        if uses & _INTEGRATION_FIXTURES or marked & {"postgres", "kafka", "integration"}:
+            item.add_marker(pytest.mark.integration)

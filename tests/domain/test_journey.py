@@ -1,4 +1,4 @@
-"""The rules a journey keeps (DESIGN.md §3), one test each."""
+"""The rules a journey keeps (docs/architecture.md, "The rules a journey keeps"), one test each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An independent computation of DESIGN.md §4, written from the definitions, for tests to compare."""
+"""The figures of docs/outcomes.md computed independently, from the definitions, for tests to compare."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def oracle(
     today: date,
     sustained_months: int,
 ) -> dict[tuple[str, str], MonthFigures]:
-    """DESIGN.md §4 computed the plain way: every month asks every journey from scratch."""
+    """docs/outcomes.md computed the plain way: every month asks every journey from scratch."""
     timelines = list(timelines)
     result: dict[tuple[str, str], MonthFigures] = {}
     for month in months(first, last):

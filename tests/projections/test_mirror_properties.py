@@ -1,5 +1,5 @@
 """For every set of journeys, the mirror maintained event by event equals a fold from scratch, and
-both equal a plain computation of DESIGN.md §4 straight from the definitions."""
+both equal a plain computation straight from the definitions in docs/outcomes.md."""
 
 from __future__ import annotations
 
