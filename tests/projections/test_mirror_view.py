@@ -142,7 +142,7 @@ def _env(settings: Settings) -> dict[str, str]:
 def test_killing_the_worker_mid_batch_many_times_leaves_what_a_clean_rebuild_gives(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(projection_batch=20)  # many small commits: a kill lands between or in one
     container = build(settings)
     rng = random.Random(5)
     load(container, 120, seed=2)
@@ -150,16 +150,22 @@ def test_killing_the_worker_mid_batch_many_times_leaves_what_a_clean_rebuild_giv
     kills = 0
     for round_ in range(8):
         log = (tmp_path / f"worker-{round_}.log").open("w")
+        before = container.mirror.view.position()
         worker = subprocess.Popen(
             [traject, "worker"], env=_env(settings), stdout=log, stderr=subprocess.STDOUT
         )
-        time.sleep(rng.uniform(0.8, 2.0))
+        # Killed once it has committed a batch of this round (however long it took to start on a
+        # busy machine), a random moment later: in the middle of its work or between two commits.
+        deadline = time.monotonic() + 120
+        while container.mirror.view.position() == before and worker.poll() is None:
+            assert time.monotonic() < deadline, "the worker committed nothing within two minutes"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.05))
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         kills += 1
         load(container, 10, seed=100 + round_)  # the log grows between crashes
     assert kills == 8
-    assert container.mirror.view.position() > 0, "the workers made no progress at all"
     container.mirror.catch_up()
     crashed = counts(container.mirror.view)
     clean = MirrorView(container.journeys.recorder, name="clean")
