@@ -19,7 +19,7 @@ from projections.outcomes import Row
 from projections.queries import Outcomes
 from reliability.disclosure import Report, audit_viewer, viewers
 from reliability.recipe import Env, Recipe, Result
-from services.caseload import caseload
+from services.caseload import TEAMS, caseload
 
 K = 5
 SUSTAINED = 6
@@ -43,6 +43,7 @@ def demo_rows(work: Path, journeys: int, years: int, today: date, seed: int = 7)
         jwt_secret="r8-secret-of-sufficient-length-0123456789",  # noqa: S106 - a throwaway store
         pseudonym_key="r8-pseudonym-key",
         municipality="Demo",
+        teams=",".join(TEAMS),  # the demo's teams, registered as `traject demo` does
     )
     container = build(settings)
     try:

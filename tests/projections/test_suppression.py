@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.outcomes import MonthFigures
-from projections.suppression import MUNICIPALITY, TABLES, cells, suppress
+from projections.certificates import TABLES
+from projections.suppression import MUNICIPALITY, cells, suppress
 
 K = 5
 TEAMS = ("noord", "zuid", "centrum", "oost")
