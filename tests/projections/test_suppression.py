@@ -9,8 +9,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.outcomes import MonthFigures
 from projections.certificates import TABLES
+from projections.outcomes import MonthFigures
 from projections.suppression import MUNICIPALITY, cells, suppress
 
 K = 5
