@@ -15,6 +15,11 @@ from projections.outcomes import MonthFigures, Row, figures, total
 from projections.suppression import MUNICIPALITY, cells, suppress_history
 
 EARLIEST = "0001-01"  # before any month the mirror counts
+# The patterns of the last histories computed, by what they were computed from (the rows themselves:
+# the same rows, at any position, give the same pattern). Windows, endpoints and one-team viewers
+# asking at one position share one computation.
+PATTERNS_KEPT = 8
+_PATTERNS: dict[tuple[object, ...], dict[str, set[tuple[str, str]]]] = {}
 
 
 class CountsSource(Protocol):
@@ -84,8 +89,19 @@ class Outcomes:
         history = list(months(min(counted), max([now, *counted]))) if counted else []
         hidden: dict[str, set[tuple[str, str]]] = {}
         if history and not viewer.sees_all_exact:
-            tables = [self._table(per_team, summed, month) for month in history]
-            hidden = dict(zip(history, suppress_history(tables, self.k, viewer.exact_teams), strict=True))
+            # An outsider and every one-team member share the pattern (their own cells are then
+            # shown to them); a member of several teams has their own model on top.
+            model = viewer.exact_teams if len(viewer.exact_teams) > 1 else frozenset()
+            key = (self.k, self.sustained_months, self.today, model, frozenset(rows))
+            patterns = _PATTERNS.get(key)
+            if patterns is None:
+                tables = [self._table(per_team, summed, month) for month in history]
+                patterns = dict(zip(history, suppress_history(tables, self.k, model), strict=True))
+                _PATTERNS[key] = patterns
+                while len(_PATTERNS) > PATTERNS_KEPT:
+                    _PATTERNS.pop(next(iter(_PATTERNS)), None)
+            known = viewer.exact_teams
+            hidden = {m: {c for c in cs if c[0] not in known} for m, cs in patterns.items()}
         # The teams the window (and the months beside it) has rows of, as an answer always listed.
         around = (previous_month(first), min(next_month(last), now))
         listed = {r[0] for r in rows if r[2] != "tail" and around[0] <= r[1] <= around[1]}

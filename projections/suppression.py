@@ -96,45 +96,52 @@ class _Protection:
         self.found: list[dict[tuple[Cell, frozenset[str]], list[frozenset[str]]]] = [{} for _ in months]
 
     def run(self) -> list[set[Cell]]:
-        changed = True
-        while changed:
-            changed = False
-            for i in range(len(self.months)):
-                changed = self._month(i) or changed
+        # A month is done again only when cells of it were hidden since (a run from another month).
+        waiting = set(range(len(self.months)))
+        while waiting:
+            i = min(waiting)
+            waiting.discard(i)
+            waiting |= self._month(i)
         # The viewer's own figures are shown exact.
         return [{c for c in hidden if c[0] not in self.known} for hidden in self.hidden]
 
-    def _month(self, i: int) -> bool:
+    def _month(self, i: int) -> set[int]:
+        """Certify every small hidden count of month i, for every viewer model, hiding more where
+        needed; the other months in which cells were hidden."""
         m, hidden, found = self.months[i], self.hidden[i], self.found[i]
         insiders = [frozenset(), *(frozenset({t}) for t in m.teams)]
         if len(self.known) > 1:
             insiders.append(self.known & frozenset(m.teams))
-        changed = False
-        for cell in sorted(hidden):
-            if cell[0] != MUNICIPALITY and not 1 <= m.value(cell) < self.k:
-                continue  # not small: nothing to certify, for anyone
-            for insider in insiders:
-                if cell[0] in insider or not 1 <= m.stake(cell, insider) < self.k:
-                    continue
-                key = (cell, insider if cell[0] == MUNICIPALITY else frozenset())
-                if any(insider.isdisjoint(touched) for touched in found.get(key, ())):
-                    continue
-                move = m.certificate(cell, insider, hidden) or m.cheapest(cell, insider, hidden)
-                if move is None:
-                    run = self._run(i, cell, insider)
-                    if run is not None:
-                        first, last, move = run
-                        for j in range(first, last + 1):
-                            changed = changed or any(c not in self.hidden[j] for c in move)
-                            self.hidden[j].update(move)
-                    else:
-                        move = m.fallback(cell, insider, hidden)
-                if move is None:
-                    continue  # nothing can protect it: the audit reports such a cell
-                changed = changed or any(c not in hidden for c in move)
-                hidden.update(move)
-                found.setdefault(key, []).append(frozenset(s for s, _ in move) - {MUNICIPALITY})
-        return changed
+        others: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for cell in sorted(hidden):
+                if cell[0] != MUNICIPALITY and not 1 <= m.value(cell) < self.k:
+                    continue  # not small: nothing to certify, for anyone
+                for insider in insiders:
+                    if cell[0] in insider or not 1 <= m.stake(cell, insider) < self.k:
+                        continue
+                    key = (cell, insider if cell[0] == MUNICIPALITY else frozenset())
+                    if any(insider.isdisjoint(touched) for touched in found.get(key, ())):
+                        continue
+                    move = m.certificate(cell, insider, hidden) or m.cheapest(cell, insider, hidden)
+                    if move is None:
+                        run = self._run(i, cell, insider)
+                        if run is not None:
+                            first, last, move = run
+                            for j in range(first, last + 1):
+                                if j != i and any(c not in self.hidden[j] for c in move):
+                                    others.add(j)
+                                    self.hidden[j].update(move)
+                        else:
+                            move = m.fallback(cell, insider, hidden)
+                    if move is None:
+                        continue  # nothing can protect it: the audit reports such a cell
+                    changed = changed or any(c not in hidden for c in move)
+                    hidden.update(move)
+                    found.setdefault(key, []).append(frozenset(s for s, _ in move) - {MUNICIPALITY})
+        return others
 
     def _run(self, i: int, cell: Cell, insider: frozenset[str]) -> tuple[int, int, Move] | None:
         """The cheapest move of month i made in each month of a run around it, so that the
