@@ -6,6 +6,7 @@ viewer may not see carries no value and says so.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -20,6 +21,7 @@ EARLIEST = "0001-01"  # before any month the mirror counts
 # asking at one position share one computation.
 PATTERNS_KEPT = 8
 _PATTERNS: dict[tuple[object, ...], dict[str, set[tuple[str, str]]]] = {}
+_KEEPING = threading.Lock()
 
 
 class CountsSource(Protocol):
@@ -93,13 +95,15 @@ class Outcomes:
             # shown to them); a member of several teams has their own model on top.
             model = viewer.exact_teams if len(viewer.exact_teams) > 1 else frozenset()
             key = (self.k, self.sustained_months, self.today, model, frozenset(rows))
-            patterns = _PATTERNS.get(key)
+            with _KEEPING:
+                patterns = _PATTERNS.get(key)
             if patterns is None:
                 tables = [self._table(per_team, summed, month) for month in history]
                 patterns = dict(zip(history, suppress_history(tables, self.k, model), strict=True))
-                _PATTERNS[key] = patterns
-                while len(_PATTERNS) > PATTERNS_KEPT:
-                    _PATTERNS.pop(next(iter(_PATTERNS)), None)
+                with _KEEPING:  # answers are computed in worker threads
+                    _PATTERNS[key] = patterns
+                    while len(_PATTERNS) > PATTERNS_KEPT:
+                        _PATTERNS.pop(next(iter(_PATTERNS)))
             known = viewer.exact_teams
             hidden = {m: {c for c in cs if c[0] not in known} for m, cs in patterns.items()}
         # The teams the window (and the months beside it) has rows of, as an answer always listed.

@@ -7,7 +7,7 @@ can reason over those sums (subtract, carry a result into the next sum, use that
 zero) and must still not be able to pin a hidden count to 1..k-1.
 
 So every hidden count that is small, for each viewer we protect against (an outsider; a member of
-one team, who knows that team exactly), gets a *certificate*: another set of counts, differing
+one team, or of several, who knows those teams exactly), gets a *certificate*: another set of counts, differing
 only in cells that are hidden from that viewer, that keeps every sum and every other relation
 between the figures (docs/disclosure.md), has no count below zero, and puts the small count at 0
 or at k and over. Then what the viewer sees is as consistent with that other table as with the
