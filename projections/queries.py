@@ -110,6 +110,7 @@ class Outcomes:
         around = (previous_month(first), min(next_month(last), now))
         listed = {r[0] for r in rows if r[2] != "tail" and around[0] <= r[1] <= around[1]}
         listed |= {t for t, by_month in per_team.items() if any(by_month[m].active for m in months(*around))}
+        listed |= {scope for month in span for scope, _ in hidden.get(month, ())}  # a run reached them
         result: dict[str, list[Month]] = {}
         for month in span:
             table = self._table(per_team, summed, month)

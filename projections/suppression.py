@@ -176,7 +176,8 @@ class _Protection:
         return reach
 
     def _possible(self, j: int, move: Move) -> bool:
-        """Whether the move can be made in month j: its teams take part in it, and it keeps the
-        month's own relations (no count below zero, the bounds on who moved up)."""
+        """Whether the move can be made in month j: its teams are the municipality's (with no count
+        in the month, a team still may have one: the answer then lists it, its cells hidden), and
+        it keeps the month's own relations (no count below zero, the bounds on who moved up)."""
         m = self.months[j]
-        return all(s in m.rows for s, _ in move) and m.valid(move, across=NONE)
+        return all((s, "active") in m.values for s, _ in move) and m.valid(move, across=NONE)

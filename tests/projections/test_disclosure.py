@@ -102,6 +102,20 @@ def test_a_team_member_cannot_pin_the_municipalitys_stock_through_months_where_n
         assert report.pinned == [], viewer
 
 
+def test_a_team_member_cannot_pin_a_count_of_a_team_that_has_no_figures_in_the_months_after() -> None:
+    # Found by the whole-span audit: one journey starts in noord, spends January in zuid and comes
+    # back. noord's member knows noord started it; zuid's January can only be moved together with
+    # the municipality's months after, in which zuid counts nothing: the run of months takes zuid
+    # along (its zeros hidden there) rather than stopping at it.
+    specs: list[tuple[str, int, int, list[tuple[str, int, Any]]]] = [
+        ("noord", 1, 0, [("team", 1, "zuid"), ("team", 31, "noord")]),
+    ]
+    outcomes = outcomes_of(rows_of([build(*spec) for spec in specs]))
+    for viewer in viewers({"noord", "zuid", "centrum"}, several=True):
+        report = audit_viewer(outcomes, FIRST, LAST, viewer, each_team=False)
+        assert report.pinned == [], viewer
+
+
 @settings(max_examples=15, **QUIET)
 @given(caseloads)
 def test_a_months_pattern_is_the_same_in_every_window_that_holds_it(
