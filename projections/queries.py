@@ -6,13 +6,22 @@ viewer may not see carries no value and says so.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from projections.months import month_end, month_of, months, next_month, previous_month
 from projections.outcomes import MonthFigures, Row, figures, total
-from projections.suppression import MUNICIPALITY, cells, suppress
+from projections.suppression import MUNICIPALITY, cells, suppress_history
+
+EARLIEST = "0001-01"  # before any month the mirror counts
+# The patterns of the last histories computed, by what they were computed from (the rows themselves:
+# the same rows, at any position, give the same pattern). Windows, endpoints and one-team viewers
+# asking at one position share one computation.
+PATTERNS_KEPT = 8
+_PATTERNS: dict[tuple[object, ...], dict[str, set[tuple[str, str]]]] = {}
+_KEEPING = threading.Lock()
 
 
 class CountsSource(Protocol):
@@ -68,44 +77,55 @@ class Outcomes:
     def municipality(self, first: str, last: str, viewer: Viewer) -> dict[str, list[Month]]:
         """Every team's months, and the municipality's under MUNICIPALITY."""
         span = list(months(first, last))
-        # The months around the span too: the municipality's rungs, flows, starts and closures of a
-        # month are tied to its neighbours', and its pattern must fit them (projections.suppression).
-        around = (previous_month(first), min(next_month(last), month_of(self.today)))
-        per_team = figures(
-            self.source.rows(*around),
-            around[0],
-            around[1],
-            today=self.today,
-            sustained_months=self.sustained_months,
-        )
-        summed = total(per_team, months(*around), self.today)
+        now = month_of(self.today)
+        # The whole history, not only the window: the municipality's months are tied by its stock
+        # and flow, and a month's pattern may take cells of other months with it
+        # (projections.suppression); computed over every month up to today, it is the same in every
+        # window.
+        rows = self.source.rows(EARLIEST, max(last, now))
+        counted = [r[1] for r in rows]
+        start = min([previous_month(first), *counted])
+        end = max([last, now, *counted])
+        per_team = figures(rows, start, end, today=self.today, sustained_months=self.sustained_months)
+        summed = total(per_team, months(start, end), self.today)
+        history = list(months(min(counted), max([now, *counted]))) if counted else []
+        hidden: dict[str, set[tuple[str, str]]] = {}
+        if history and not viewer.sees_all_exact:
+            # An outsider and every one-team member share the pattern (their own cells are then
+            # shown to them); a member of several teams has their own model on top.
+            model = viewer.exact_teams if len(viewer.exact_teams) > 1 else frozenset()
+            key = (self.k, self.sustained_months, self.today, model, frozenset(rows))
+            with _KEEPING:
+                patterns = _PATTERNS.get(key)
+            if patterns is None:
+                tables = [self._table(per_team, summed, month) for month in history]
+                patterns = dict(zip(history, suppress_history(tables, self.k, model), strict=True))
+                with _KEEPING:  # answers are computed in worker threads
+                    _PATTERNS[key] = patterns
+                    while len(_PATTERNS) > PATTERNS_KEPT:
+                        _PATTERNS.pop(next(iter(_PATTERNS)))
+            known = viewer.exact_teams
+            hidden = {m: {c for c in cs if c[0] not in known} for m, cs in patterns.items()}
+        # The teams the window (and the months beside it) has rows of, as an answer always listed.
+        around = (previous_month(first), min(next_month(last), now))
+        listed = {r[0] for r in rows if r[2] != "tail" and around[0] <= r[1] <= around[1]}
+        listed |= {t for t, by_month in per_team.items() if any(by_month[m].active for m in months(*around))}
+        listed |= {scope for month in span for scope, _ in hidden.get(month, ())}  # a run reached them
         result: dict[str, list[Month]] = {}
         for month in span:
-            table = {team: by_month[month] for team, by_month in per_team.items()}
-            table[MUNICIPALITY] = summed[month]
-            hidden = set()
-            if not viewer.sees_all_exact:
-                around_month = (previous_month(month), next_month(month))
-                nearby = frozenset(
-                    team
-                    for team, by_month in per_team.items()
-                    if any(f in by_month and _counts(by_month[f]) for f in around_month)
-                )
-                hidden = suppress(
-                    table,
-                    self.k,
-                    viewer.exact_teams,
-                    before=summed[around_month[0]],
-                    after=summed.get(around_month[1]),
-                    nearby=nearby,
-                )
+            table = self._table(per_team, summed, month)
             for scope, f in table.items():
-                result.setdefault(scope, []).append(_month(scope, f, hidden))
+                if scope == MUNICIPALITY or scope in listed:
+                    result.setdefault(scope, []).append(_month(scope, f, hidden.get(month, set())))
         return result
 
-
-def _counts(f: MonthFigures) -> bool:
-    return any(cells(f).values())
+    @staticmethod
+    def _table(
+        per_team: dict[str, dict[str, MonthFigures]], summed: dict[str, MonthFigures], month: str
+    ) -> dict[str, MonthFigures]:
+        table = {team: by_month[month] for team, by_month in per_team.items()}
+        table[MUNICIPALITY] = summed[month]
+        return table
 
 
 def _month(scope: str, f: MonthFigures, hidden: set[tuple[str, str]]) -> Month:

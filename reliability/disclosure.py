@@ -334,11 +334,14 @@ def audit_viewer(
     return audit(seen, truth, outcomes.k, first=first, last=last, known=viewer.exact_teams)
 
 
-def viewers(teams: Iterable[str], *, pairs: bool = True) -> list[Viewer]:
-    """The attacker models: an outsider, a member of each team, and (`pairs`) of every two teams."""
+def viewers(teams: Iterable[str], *, pairs: bool = True, several: bool = False) -> list[Viewer]:
+    """The attacker models: an outsider, a member of each team, of every two teams (`pairs`), and
+    (`several`) of every set of teams short of all (a member of all teams but one learns the
+    remaining team as the municipality less their own)."""
     teams = sorted(set(teams) - {MUNICIPALITY})
     found = [Viewer()]
     found += [Viewer(exact_teams=frozenset({t})) for t in teams]
-    if pairs:
-        found += [Viewer(exact_teams=frozenset(pair)) for pair in itertools.combinations(teams, 2)]
+    sizes = range(2, len(teams)) if several else range(2, 3) if pairs else range(0)
+    for size in sizes:
+        found += [Viewer(exact_teams=frozenset(chosen)) for chosen in itertools.combinations(teams, size)]
     return found

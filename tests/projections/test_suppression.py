@@ -9,8 +9,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections.certificates import TABLES
 from projections.outcomes import MonthFigures
-from projections.suppression import MUNICIPALITY, TABLES, cells, suppress
+from projections.suppression import MUNICIPALITY, cells, suppress
 
 K = 5
 TEAMS = ("noord", "zuid", "centrum", "oost")
