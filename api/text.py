@@ -16,8 +16,6 @@ from collections.abc import Callable
 from services.journeys import looks_like_bsn
 
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
-_BSN_PREFIX = re.compile(r"^(?:bsn|burgerservicenummer)\s*[:#.]?\s*", re.IGNORECASE)
-_SEPARATORS = re.compile(r"[\s.\-_/]")
 # Digits grouped by single spaces, dots or hyphens (111 222 333, 1112.22.333); a run of nine is
 # checked. Eight-digit runs are not: every date (2024-11-05) is one, and a note is free text.
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ .\-]?\d)+(?!\d)")
@@ -28,12 +26,6 @@ def invisible(value: str) -> str | None:
     if value.isprintable():  # the common case, at C speed: no refused character is printable
         return None
     return next((c for c in value if unicodedata.category(c) in REFUSED_CATEGORIES), None)
-
-
-def is_bsn(value: str) -> bool:
-    """The whole value is a BSN: nine (or eight) digits passing the elfproef once an optional
-    "BSN" prefix and separators are taken away (111-222-333, BSN 111.222.333)."""
-    return looks_like_bsn(_SEPARATORS.sub("", _BSN_PREFIX.sub("", value.strip())))
 
 
 def holds_bsn(value: str) -> bool:
@@ -55,7 +47,9 @@ def _checked(value: str, bsn_in: Callable[[str], bool], bsn_message: str) -> str
 
 def plain(value: str) -> str:
     """A one-line value (a reference, a name, an id): visible characters, and not a BSN."""
-    return _checked(value, is_bsn, "looks like a BSN; send the municipality's own client number, never a BSN")
+    return _checked(
+        value, looks_like_bsn, "looks like a BSN; send the municipality's own client number, never a BSN"
+    )
 
 
 def note(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -526,9 +527,14 @@ class JourneysApp(Application[UUID]):
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()
 
 
+_BSN_PREFIX = re.compile(r"^(?:bsn|burgerservicenummer)\s*[:#.]?\s*", re.IGNORECASE)
+_BSN_SEPARATORS = re.compile(r"[\s.\-_/]")
+
+
 def looks_like_bsn(value: str) -> bool:
-    """A BSN is 8 or 9 digits passing the elfproef (eleven test)."""
-    digits = value.replace(" ", "").replace(".", "")
+    """A BSN is 8 or 9 digits passing the elfproef (eleven test), however it is spelled: an optional
+    "BSN" prefix and separators (space . - _ /) are taken away first (111-222-333, BSN 111.222.333)."""
+    digits = _BSN_SEPARATORS.sub("", _BSN_PREFIX.sub("", value.strip()))
     if not digits.isdigit() or len(digits) not in (8, 9):
         return False
     digits = digits.zfill(9)
